@@ -1,0 +1,78 @@
+"""A reloader parent that stops its serving child gracefully.
+
+Werkzeug's parent runs the child with ``subprocess.call``: on Ctrl-C that waits
+0.25 s and then SIGKILLs the child; on SIGTERM it kills it at once. Either way
+the child's queued spans are lost. Here the parent passes the stop on to the
+child and waits for it to exit (bounded by ``OTEL_AUTOGUARD_STOP_TIMEOUT``), then
+leaves exactly as Werkzeug would. A second stop request kills the child at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from types import ModuleType
+from typing import Any
+
+from . import _boundary
+from ._settings import STOP_TIMEOUT, Settings
+
+
+class _Subprocess:
+    """The reloader module's view of ``subprocess``, with a graceful ``call``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    def call(self, args: Any, **kwargs: Any) -> int:
+        proc = subprocess.Popen(args, **kwargs)
+        try:
+            return proc.wait()
+        except BaseException as exc:
+            # KeyboardInterrupt, or SystemExit from Werkzeug's SIGTERM handler.
+            _stop(proc, exc, self._settings)
+            raise
+
+
+def install(reloader: ModuleType, settings: Settings) -> None:
+    if not isinstance(reloader.subprocess, _Subprocess):
+        reloader.subprocess = _Subprocess(settings)
+
+
+def _stop(proc: subprocess.Popen[Any], exc: BaseException, settings: Settings) -> None:
+    sig = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+    if proc.poll() is None:
+        # The child may have had the signal already (Ctrl-C reaches the whole
+        # process group); it ignores repeats while it flushes.
+        proc.send_signal(sig)
+    deadline = time.monotonic() + settings.stop_timeout
+    while True:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        except subprocess.TimeoutExpired:
+            _boundary.emit(
+                settings,
+                f"the serving child (pid {proc.pid}) did not exit within "
+                f"{settings.stop_timeout:g}s of the stop signal ({STOP_TIMEOUT}); killed it",
+            )
+            break
+        except (KeyboardInterrupt, SystemExit):
+            _boundary.emit(settings, f"second stop request: killed serving child pid {proc.pid}")
+            break
+    proc.kill()
+    proc.wait()
+
+
+def hold_stop_signals() -> None:
+    """In a reloader child at exit: let repeated stop signals not cut the final flush.
+
+    Registered with ``atexit`` after the SDK's own handlers, so it runs before
+    they flush. The parent bounds how long it waits and kills the child after.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)

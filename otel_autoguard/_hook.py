@@ -1,0 +1,49 @@
+"""Entry point of the ``.pth`` line and the PEP 829 ``.start`` file.
+
+Kept to ``os`` and ``sys`` at import: this runs in every Python process of the
+environment. ``start`` is idempotent because ``site`` executes a venv's ``.pth``
+lines twice (CPython issue 75723) and Python 3.15 may call both forms.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_started = False
+
+
+def _argv() -> list[str]:
+    orig = getattr(sys, "orig_argv", None)  # Python 3.10+
+    if orig:
+        return list(orig)
+    try:
+        # Python 3.9: during site, sys.argv has lost the -m module name.
+        with open("/proc/self/cmdline", "rb") as f:
+            raw = f.read()
+        return [os.fsdecode(arg) for arg in raw.split(b"\0")[:-1]]
+    except OSError:
+        return [sys.executable, *sys.argv]
+
+
+def start() -> None:
+    """Decide this process's role and act on it; never raises (unless strict)."""
+    global _started
+    if _started or not any(k.startswith("OTEL_") for k in os.environ):
+        return
+    _started = True
+    from . import _boundary
+    from ._settings import load_settings
+
+    settings = None
+    with _boundary.guard(settings, "starting"):
+        settings = load_settings(os.environ)
+        for problem in settings.problems:
+            _boundary.emit(settings, problem)
+        if not settings.active:
+            _boundary.debug(settings, f"inactive: {settings.activation_reason}")
+            return
+        from . import _lifecycle
+        from ._roles import detect_role
+
+        _lifecycle.begin(settings, detect_role(os.environ, _argv(), override=settings.role))

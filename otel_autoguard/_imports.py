@@ -1,0 +1,94 @@
+"""Run a callback right after a module is imported (or now, if it already is).
+
+A small ``sys.meta_path`` finder in the manner of dd-trace's ModuleWatchdog: it
+asks the other finders for the real spec and wraps the loader, so the callback
+runs after the module's code and before the importer receives the module.
+Modules we never watch pay one dict lookup per import.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any, Callable
+
+Callback = Callable[[ModuleType], None]
+
+_callbacks: dict[str, list[Callback]] = {}
+_lock = threading.RLock()
+_local = threading.local()
+
+
+def when_imported(name: str, callback: Callback) -> None:
+    """Call ``callback(module)`` once ``name`` is imported; at once if it is already."""
+    with _lock:
+        module = sys.modules.get(name)
+        if module is None or getattr(module, "__spec__", None) is None:
+            _callbacks.setdefault(name, []).append(callback)
+            _install()
+            return
+    callback(module)
+
+
+def _install() -> None:
+    if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())
+
+
+class _Finder:
+    # Duck-typed: importlib.abc would import importlib.resources at start-up.
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        if fullname not in _callbacks:
+            return None
+        searching: set[str] = _local.__dict__.setdefault("searching", set())
+        if fullname in searching:
+            return None
+        searching.add(fullname)
+        try:
+            for finder in sys.meta_path:
+                if finder is self or not hasattr(finder, "find_spec"):
+                    continue
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None:
+                    break
+            else:
+                return None
+        finally:
+            searching.discard(fullname)
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _Loader(spec.loader, fullname)
+        return spec
+
+
+class _Loader:
+    def __init__(self, wrapped: Any, fullname: str) -> None:
+        self._wrapped = wrapped
+        self._fullname = fullname
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        module: ModuleType | None = self._wrapped.create_module(spec)
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        # Code that inspects __loader__ (pkgutil, importlib.resources) wants the real one.
+        module.__loader__ = self._wrapped
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._wrapped
+        self._wrapped.exec_module(module)
+        with _lock:
+            callbacks = _callbacks.pop(self._fullname, [])
+        for callback in callbacks:
+            callback(module)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._wrapped, name)

@@ -1,0 +1,100 @@
+"""The per-process state machine: start, then serving or reloader parent.
+
+State lives in module globals, not in the environment: an exec'd child starts
+fresh (and decides for itself), while a forked child inherits exactly the state
+of the SDK it inherits, so "configured" can never be claimed twice for one SDK.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+
+from . import _boundary, _graceful, _otel
+from ._roles import Decision, Role
+from ._settings import Settings
+
+_settings: Settings | None = None
+_role: Role | None = None
+_configured = False
+_lock = threading.Lock()
+
+
+def _reset_lock_after_fork() -> None:
+    # A fork taken while another thread held the lock would leave it held forever.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_lock_after_fork)
+
+
+def begin(settings: Settings, decision: Decision) -> None:
+    """Act on the start-time decision. Called once per process by the hook."""
+    global _settings, _role
+    _settings, _role = settings, decision.role
+    if settings.debug:
+        atexit.register(_report_exit)
+    if decision.role is Role.SKIP:
+        _boundary.debug(settings, f"role=skip reason={decision.reason!r} action=none")
+        return
+    from . import _servers
+
+    with _boundary.guard(settings, "instrumenting libraries"):
+        _otel.instrument(settings)
+        _servers.install(settings)
+        if decision.role is Role.SERVE:
+            _configure(decision.reason)
+            return
+        _boundary.debug(
+            settings,
+            f"role=defer reason={decision.reason!r} action=instrumented; "
+            "SDK waits until this process serves",
+        )
+
+
+def _configure(reason: str) -> None:
+    global _configured, _role
+    assert _settings is not None
+    with _lock:
+        if _configured:
+            return
+        _configured = True
+        _role = Role.SERVE
+        with _boundary.guard(_settings, "configuring the OpenTelemetry SDK"):
+            configurator = _otel.configure_sdk(_settings)
+            if _settings.werkzeug_child:
+                atexit.register(_graceful.hold_stop_signals)
+            _boundary.debug(
+                _settings,
+                f"role=serve reason={reason!r} action=configured (configurator {configurator})",
+            )
+
+
+def serving(source: str) -> None:
+    """A server loop is starting in this process: configure, once."""
+    if _settings is None or _configured or _role in (Role.SKIP, Role.RELOADER_PARENT):
+        return
+    _configure(source)
+
+
+def reloader_parent(reason: str) -> None:
+    """This process only watches files and restarts a serving child."""
+    global _role
+    if _settings is None or _configured:
+        return
+    _role = Role.RELOADER_PARENT
+    _boundary.debug(_settings, f"role=reloader-parent reason={reason!r} action=idle")
+
+
+def settings() -> Settings | None:
+    return _settings
+
+
+def _report_exit() -> None:
+    if _settings is None:
+        return
+    threads = ",".join(sorted(t.name for t in threading.enumerate()))
+    _boundary.debug(_settings, f"exit role={_role} {_otel.sdk_state()} threads={threads}")

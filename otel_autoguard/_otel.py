@@ -1,0 +1,175 @@
+"""Calls into OpenTelemetry's own machinery: the distro, instrumentors, configurator.
+
+Split in two steps so that a process whose role is unknown at start can patch
+libraries early (the API's proxy providers keep the patches inert) and set up
+the SDK only once it serves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from . import _boundary
+from ._settings import BUILTIN_SAMPLERS, CONFIGURATOR, TRACES_SAMPLER, Settings
+
+_GRPC_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc"
+_SAMPLER_GROUP = "opentelemetry_traces_sampler"
+_CONFIGURATOR_GROUP = "opentelemetry_configurator"
+
+_distro: Any = None
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _otel_warnings(settings: Settings) -> Iterator[None]:
+    """Turn OpenTelemetry's own warnings during set-up into ``otel-autoguard:`` lines.
+
+    Without a handler they would reach stderr through logging's last resort as
+    bare text (tracebacks included); on failure the boundary reports instead.
+    """
+    logger = logging.getLogger("opentelemetry")
+    handler = _Collect()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+    for record in handler.records:
+        _boundary.emit(settings, f"OpenTelemetry ({record.name}): {record.getMessage()}")
+
+
+class _ExportFailures(logging.Handler):
+    """After set-up: the first export failure becomes one line; the rest stay quiet.
+
+    The exporters log every failed attempt and retry (with a traceback-sized
+    message), which buries the application's own output when a collector is down.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(logging.WARNING)
+        self._settings = settings
+        self._reported = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._reported:
+            return
+        self._reported = True
+        reason = record.getMessage().strip().splitlines()[0][:300]
+        _boundary.emit(
+            self._settings,
+            f"cannot export to {self._settings.endpoint} (from "
+            f"{self._settings.endpoint_source}): {reason}; the exporter keeps retrying, "
+            "further export errors in this process are not shown",
+        )
+
+
+def _quiet_export_failures(settings: Settings) -> None:
+    logger = logging.getLogger("opentelemetry.exporter")
+    if not any(isinstance(h, _ExportFailures) for h in logger.handlers):
+        logger.addHandler(_ExportFailures(settings))
+        logger.propagate = False
+
+
+def _distro_instance(settings: Settings) -> Any:
+    global _distro
+    if _distro is None:
+        from opentelemetry.instrumentation.auto_instrumentation._load import _load_distro
+
+        _distro = _load_distro()
+        # The distro defaults OTLP to gRPC, which fails when only the HTTP exporter
+        # (the one we depend on) is installed. Set before the distro's setdefault.
+        if not settings.protocol_set and importlib.util.find_spec(_GRPC_EXPORTER) is None:
+            os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"
+        _distro.configure()
+    return _distro
+
+
+def instrument(settings: Settings) -> None:
+    """Load the distro and apply every installed instrumentor, once per process."""
+    from opentelemetry.instrumentation.auto_instrumentation._load import _load_instrumentors
+
+    with _otel_warnings(settings):
+        _load_instrumentors(_distro_instance(settings))
+
+
+def _entry_point_names(group: str) -> set[str]:
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    return {ep.name for ep in entry_points(group=group)}
+
+
+@contextlib.contextmanager
+def _without_bad_sampler(settings: Settings) -> Iterator[None]:
+    name = settings.traces_sampler
+    if name is None or name in BUILTIN_SAMPLERS or name in _entry_point_names(_SAMPLER_GROUP):
+        yield
+        return
+    _boundary.emit(
+        settings,
+        f"{TRACES_SAMPLER}={name!r} is not a known sampler; accepted: "
+        f"{', '.join(BUILTIN_SAMPLERS)}, or a name in the {_SAMPLER_GROUP} "
+        "entry-point group; using the default parentbased_always_on",
+    )
+    # The SDK reads the variable itself; hide it for the duration so the default
+    # applies without a second, vaguer warning.
+    saved = os.environ.pop(TRACES_SAMPLER)
+    try:
+        yield
+    finally:
+        os.environ[TRACES_SAMPLER] = saved
+
+
+def configure_sdk(settings: Settings) -> str:
+    """Run the installed configurator (the distro's SDK configurator); returns its name."""
+    from opentelemetry.instrumentation.version import __version__ as auto_version
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    _distro_instance(settings)
+    attributes: dict[str, Any] = {"process.pid": os.getpid()}
+    if not settings.has_resource_instance_id:
+        attributes["service.instance.id"] = str(uuid.uuid4())
+    wanted = settings.configurator
+    with _otel_warnings(settings), _without_bad_sampler(settings):
+        for entry_point in entry_points(group=_CONFIGURATOR_GROUP):
+            if wanted and entry_point.name != wanted:
+                continue
+            # Same call as opentelemetry-instrument's loader, plus this process's
+            # identity, which it cannot know (it may run before a fork or reload).
+            entry_point.load()().configure(
+                auto_instrumentation_version=auto_version, resource_attributes=attributes
+            )
+            _quiet_export_failures(settings)
+            return str(entry_point.name)
+    hint = f"{CONFIGURATOR}={wanted!r}" if wanted else "none is installed"
+    raise RuntimeError(f"no OpenTelemetry configurator to run ({hint}); install opentelemetry-distro")
+
+
+def sdk_state() -> str:
+    """The providers this process holds, read without importing anything."""
+    found = []
+    for label, module, attribute in (
+        ("tracer", "opentelemetry.trace", "_TRACER_PROVIDER"),
+        ("meter", "opentelemetry.metrics._internal", "_METER_PROVIDER"),
+        ("logger", "opentelemetry._logs._internal", "_LOGGER_PROVIDER"),
+    ):
+        provider = getattr(sys.modules.get(module), attribute, None)
+        found.append(f"{label}={type(provider).__name__ if provider is not None else 'none'}")
+    return " ".join(found)

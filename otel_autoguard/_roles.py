@@ -1,0 +1,160 @@
+"""What a process is, as far as can be told at interpreter start.
+
+:func:`detect_role` is pure: it sees only the environment and the original
+command line. Whatever it cannot settle it answers with ``Role.DEFER``; the server
+hooks in :mod:`otel_autoguard._servers` settle those processes later, when they
+start serving (configure) or enter a reloader as the parent (stay idle).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+
+class Role(str, enum.Enum):
+    SERVE = "serve"
+    """Serves requests: the SDK is configured."""
+    DEFER = "defer"
+    """Unknown at start: libraries are instrumented, the SDK waits for serving."""
+    SKIP = "skip"
+    """Never serves (a tool, a helper process): nothing is done."""
+    RELOADER_PARENT = "reloader-parent"
+    """Watches files and restarts a serving child: nothing is configured."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Decision(NamedTuple):
+    role: Role
+    reason: str
+
+
+# Programs that never serve requests, by module or script name.
+TOOLS = frozenset(
+    {
+        "pip",
+        "pytest",
+        "py.test",
+        "pipx",
+        "ensurepip",
+        "venv",
+        "virtualenv",
+        "build",
+        "twine",
+        "py_compile",
+        "compileall",
+        "pydoc",
+        "mypy",
+        "ruff",
+        "coverage",
+        "nox",
+        "tox",
+        "hatch",
+        "hatchling",
+        "poetry",
+        "otel-autoguard",
+        "otel_autoguard",
+    }
+)
+
+_OPTS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
+_FLASK_OPTS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
+
+
+class _Program(NamedTuple):
+    kind: str  # "module", "script", "command" or "interactive"
+    name: str  # module name, script base name, or the -c code
+    args: tuple[str, ...]
+
+
+def _parse_interpreter_argv(argv: Sequence[str]) -> _Program:
+    """Split ``sys.orig_argv`` into what Python runs and that program's arguments."""
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-m", "-c"):
+            kind = "module" if arg == "-m" else "command"
+            name = argv[i + 1] if i + 1 < len(argv) else ""
+            return _Program(kind, name, tuple(argv[i + 2 :]))
+        if arg.startswith(("-m", "-c")) and not arg.startswith("--"):
+            kind = "module" if arg[1] == "m" else "command"
+            return _Program(kind, arg[2:], tuple(argv[i + 1 :]))
+        if arg == "-" or not arg.startswith("-"):
+            return _Program("script", _script_name(arg), tuple(argv[i + 1 :]))
+        if arg in _OPTS_WITH_VALUE:
+            i += 1
+        i += 1
+    return _Program("interactive", "", ())
+
+
+def _script_name(path: str) -> str:
+    name = os.path.basename(path.rstrip("/"))
+    if name.endswith(".py"):
+        name = name[:-3]
+    if name == "__main__":
+        # `python path/to/pkg/__main__.py` or `python path/to/pkg`: name the package.
+        name = os.path.basename(os.path.dirname(path.rstrip("/")))
+    return name
+
+
+def _tool_name(program: _Program) -> str:
+    name = program.name.split(".")[0] if program.kind == "module" else program.name
+    # pip3, pip3.11, pytest-3: the version suffix does not change what it is.
+    return name.rstrip("0123456789.-") or name
+
+
+def _flask_command(args: Sequence[str]) -> str | None:
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _FLASK_OPTS_WITH_VALUE:
+            i += 2
+            continue
+        if not arg.startswith("-"):
+            return arg
+        i += 1
+    return None
+
+
+def detect_role(
+    environ: Mapping[str, str], argv: Sequence[str], *, override: str = "auto"
+) -> Decision:
+    """Classify a process from its environment and original command line.
+
+    ``argv`` is the interpreter's own command line (``sys.orig_argv``: the
+    executable, its options, then the program and its arguments). ``override``
+    is the parsed ``OTEL_AUTOGUARD_ROLE`` (``auto``, ``serve`` or ``skip``).
+    """
+    if override == "serve":
+        return Decision(Role.SERVE, "OTEL_AUTOGUARD_ROLE=serve")
+    if override == "skip":
+        return Decision(Role.SKIP, "OTEL_AUTOGUARD_ROLE=skip")
+    if environ.get("WERKZEUG_RUN_MAIN") == "true":
+        return Decision(Role.SERVE, "Werkzeug reloader child (WERKZEUG_RUN_MAIN=true)")
+
+    program = _parse_interpreter_argv(argv)
+    if "--multiprocessing-fork" in program.args or (
+        program.kind == "command" and "from multiprocessing" in program.name
+    ):
+        return Decision(Role.SKIP, "multiprocessing helper process")
+    if program.kind == "interactive":
+        return Decision(Role.SKIP, "interactive interpreter")
+    tool = _tool_name(program)
+    if tool in TOOLS:
+        return Decision(Role.SKIP, f"{tool} never serves requests")
+    if tool == "flask":
+        command = _flask_command(program.args)
+        if command == "run":
+            return Decision(
+                Role.DEFER, "flask run: serving is settled when the Werkzeug server starts"
+            )
+        return Decision(Role.SKIP, f"flask {command or '(no command)'} does not serve requests")
+    shown = program.name if program.kind != "command" else "-c"
+    return Decision(
+        Role.DEFER,
+        f"{shown}: role unknown at start; the SDK is configured only if this process serves",
+    )

@@ -1,0 +1,21 @@
+"""One small module per server; each watches for its server's modules to load.
+
+A server module exposes ``install(settings)`` and reports through
+:func:`otel_autoguard._lifecycle.serving` and ``reloader_parent``. Adding a
+server means adding a module here and a line to ``_SERVERS``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from .. import _boundary
+from .._settings import Settings
+
+_SERVERS = ("_werkzeug",)
+
+
+def install(settings: Settings) -> None:
+    for name in _SERVERS:
+        with _boundary.guard(settings, f"hooking server {name.lstrip('_')}"):
+            import_module(f"{__name__}.{name}").install(settings)

@@ -1,0 +1,198 @@
+"""All environment reading and validation: one frozen :class:`Settings` per process.
+
+Everything else in the package receives a ``Settings`` object and never looks at
+``os.environ`` itself, so the parsing rules live in one place and unit tests feed
+plain dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+
+# Our own variables.
+ENABLED = "OTEL_AUTOGUARD_ENABLED"
+DEBUG = "OTEL_AUTOGUARD_DEBUG"
+STRICT = "OTEL_AUTOGUARD_STRICT"
+ROLE = "OTEL_AUTOGUARD_ROLE"
+STOP_TIMEOUT = "OTEL_AUTOGUARD_STOP_TIMEOUT"
+
+# Standard OpenTelemetry variables that decide activation or that we validate.
+SDK_DISABLED = "OTEL_SDK_DISABLED"
+TRACES_SAMPLER = "OTEL_TRACES_SAMPLER"
+RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
+CONFIGURATOR = "OTEL_PYTHON_CONFIGURATOR"
+WERKZEUG_RUN_MAIN = "WERKZEUG_RUN_MAIN"
+ACTIVATING = (
+    "OTEL_SERVICE_NAME",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_CONFIG_FILE",
+)
+PROTOCOLS = (
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+)
+# Header variables carry credentials: their values never reach a message.
+SECRET_SUFFIX = "_HEADERS"
+
+BUILTIN_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+ROLES = ("auto", "serve", "skip")
+DEFAULT_STOP_TIMEOUT = 10.0
+
+_URL_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_BOOL_ACCEPTED = "true/false (also 1/0, yes/no, on/off)"
+
+
+class SettingsError(ValueError):
+    """A malformed value; the message names the variable and what is accepted."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    active: bool
+    activation_reason: str
+    debug: bool = False
+    strict: bool = False
+    role: str = "auto"
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    traces_sampler: str | None = None
+    configurator: str | None = None
+    endpoint: str = "http://localhost:4318"
+    endpoint_source: str = "the default"
+    werkzeug_child: bool = False
+    protocol_set: bool = False
+    has_resource_instance_id: bool = False
+    secrets: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def redact(self, text: str) -> str:
+        """Replace every secret value (and each of its parts) and URL credentials."""
+        for secret in self.secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return _URL_CREDENTIALS.sub(r"\1[REDACTED]@", text)
+
+
+def _parse_bool(
+    environ: Mapping[str, str], name: str, problems: list[str], fallback: str
+) -> bool | None:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    problems.append(f"{name}={raw!r} is not valid; accepted: {_BOOL_ACCEPTED}; {fallback}")
+    return None
+
+
+def _parse_role(environ: Mapping[str, str], problems: list[str]) -> str:
+    raw = environ.get(ROLE)
+    if raw is None or not raw.strip():
+        return "auto"
+    value = raw.strip().lower()
+    if value in ROLES:
+        return value
+    problems.append(f"{ROLE}={raw!r} is not valid; accepted: {', '.join(ROLES)}; using auto")
+    return "auto"
+
+
+def _parse_timeout(environ: Mapping[str, str], problems: list[str]) -> float:
+    raw = environ.get(STOP_TIMEOUT)
+    if raw is None or not raw.strip():
+        return DEFAULT_STOP_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value > 0 and value != float("inf"):
+        return value
+    problems.append(
+        f"{STOP_TIMEOUT}={raw!r} is not valid; accepted: a number of seconds > 0; "
+        f"using {DEFAULT_STOP_TIMEOUT:g}"
+    )
+    return DEFAULT_STOP_TIMEOUT
+
+
+def _secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
+    found: set[str] = set()
+    for name, value in environ.items():
+        if name.startswith("OTEL_") and name.endswith(SECRET_SUFFIX) and value.strip():
+            found.add(value.strip())
+            for pair in value.split(","):
+                _, _, header_value = pair.partition("=")
+                if len(header_value.strip()) >= 3:
+                    found.add(header_value.strip())
+    # Longest first, so a whole value is replaced before its parts.
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def _activation(environ: Mapping[str, str], enabled: bool | None) -> tuple[bool, str]:
+    if _is_true(environ.get(SDK_DISABLED)):
+        return False, f"{SDK_DISABLED}=true"
+    if enabled is True:
+        return True, f"{ENABLED}=true"
+    if enabled is False:
+        return False, f"{ENABLED}=false"
+    present = [name for name in ACTIVATING if environ.get(name, "").strip()]
+    if present:
+        return True, f"{present[0]} is set"
+    return False, f"no OpenTelemetry configuration ({', '.join(ACTIVATING)}) and {ENABLED} unset"
+
+
+def _endpoint(environ: Mapping[str, str]) -> dict[str, str]:
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        value = environ.get(name, "").strip()
+        if value:
+            return {"endpoint": value, "endpoint_source": name}
+    return {}
+
+
+def _is_true(raw: str | None) -> bool:
+    return raw is not None and raw.strip().lower() == "true"
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Parse ``environ`` into :class:`Settings`.
+
+    Never raises for a malformed value: each one becomes a message in
+    ``Settings.problems`` and its default is used, so the application keeps running.
+    """
+    problems: list[str] = []
+    enabled = _parse_bool(environ, ENABLED, problems, "deciding as if unset")
+    active, reason = _activation(environ, enabled)
+    debug = _parse_bool(environ, DEBUG, problems, "using false")
+    strict = _parse_bool(environ, STRICT, problems, "using false")
+    sampler = environ.get(TRACES_SAMPLER, "").strip() or None
+    return Settings(
+        active=active,
+        activation_reason=reason,
+        debug=bool(debug),
+        strict=bool(strict),
+        role=_parse_role(environ, problems),
+        stop_timeout=_parse_timeout(environ, problems),
+        traces_sampler=sampler,
+        configurator=environ.get(CONFIGURATOR, "").strip() or None,
+        **_endpoint(environ),
+        werkzeug_child=environ.get(WERKZEUG_RUN_MAIN) == "true",
+        protocol_set=any(environ.get(name, "").strip() for name in PROTOCOLS),
+        has_resource_instance_id="service.instance.id="
+        in environ.get(RESOURCE_ATTRIBUTES, "").replace(" ", ""),
+        secrets=_secrets(environ),
+        problems=tuple(problems),
+    )

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import APPS, Proc, Venv, build_wheel, make_venv
+from tests.support.receiver import Receiver
+
+pytestmark = pytest.mark.e2e
+
+# What the app venv gets besides the wheel (which brings Flask and OpenTelemetry).
+APP_EXTRAS = ("pytest",)
+
+
+def _pyenv_python(version: str) -> str:
+    """The newest pyenv-installed CPython of a minor version, e.g. 3.9 -> 3.9.18."""
+    bare = subprocess.run(
+        ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    matches = [v for v in bare if v.startswith(f"{version}.") and v[len(version) + 1 :].isdigit()]
+    if not matches:
+        pytest.fail(f"CPython {version} is not installed with pyenv (see .ci/run)")
+    best = max(matches, key=lambda v: int(v.rsplit(".", 1)[1]))
+    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True)
+    return f"{root.stdout.strip()}/versions/{best}/bin/python"
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def venvs(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Iterator[dict[str, Venv]]:
+    """One venv per Python version, built on first use and shared by every test."""
+    cache: dict[str, Venv] = {}
+
+    class Lazy(dict):  # type: ignore[type-arg]
+        def __missing__(self, version: str) -> Venv:
+            python = _pyenv_python(version)
+            venv = make_venv(tmp_path_factory.mktemp(f"venv-{version}"), python, wheel, *APP_EXTRAS)
+            self[version] = venv
+            return venv
+
+    yield Lazy(cache)
+
+
+@pytest.fixture(scope="session")
+def venv(venvs: dict[str, Venv]) -> Venv:
+    return venvs["3.11"]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    """A private copy of the example apps: reload tests edit their sources."""
+    target = tmp_path / "app"
+    shutil.copytree(APPS, target)
+    return target
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[list[Proc]]:
+    started: list[Proc] = []
+    yield started
+    for proc in started:
+        proc.stop()

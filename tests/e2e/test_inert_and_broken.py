@@ -1,0 +1,161 @@
+"""Processes that must stay untouched, and bad input that must not hurt the app."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import (
+    Proc,
+    Venv,
+    base_env,
+    free_port,
+    get,
+    make_venv,
+    otel_env,
+    run,
+    wait_port,
+)
+from tests.support.receiver import Receiver
+
+N = 3
+PROBE = "import sys; print(sorted(m for m in ('otel_autoguard', 'opentelemetry') if m in sys.modules))"
+
+
+def problem_lines(output: str) -> list[str]:
+    """Our stderr lines other than the debug trace."""
+    return [
+        line
+        for line in output.splitlines()
+        if line.startswith("otel-autoguard:") and not line.startswith("otel-autoguard: pid=")
+    ]
+
+
+def serve_nodebug(
+    procs: list[Proc], venv: Venv, app_dir: Path, env: dict[str, str]
+) -> tuple[Proc, int]:
+    port = free_port()
+    env["PORT"] = str(port)
+    proc = Proc([venv.python, "app.py", "nodebug"], app_dir, env, app_dir / "server.log")
+    procs.append(proc)
+    wait_port(port, proc)
+    for _ in range(N):
+        assert "hello" in get(port)
+    return proc, port
+
+
+def test_no_otel_variables_imports_nothing(venv: Venv) -> None:
+    assert run([venv.python, "-c", PROBE], env=base_env()).stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "switch",
+    [{"OTEL_SDK_DISABLED": "true"}, {"OTEL_AUTOGUARD_ENABLED": "false"}],
+    ids=["sdk-disabled", "autoguard-disabled"],
+)
+def test_switched_off(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, switch: dict[str, str]
+) -> None:
+    env = otel_env(receiver.endpoint, **switch)
+    (name, value), = switch.items()
+    out = run([venv.python, "-c", PROBE], env=env)
+    assert out.stdout.strip() == "['otel_autoguard']"
+    assert f"inactive: {name}={value}" in out.stderr
+
+    proc, port = serve_nodebug(procs, venv, app_dir, env)
+    time.sleep(1.5)  # a configured process would have exported by now (200 ms batches)
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait() == 0
+    assert receiver.data.spans == [] and receiver.data.requests == {}
+    assert proc.configured_pids() == []
+
+
+@pytest.mark.parametrize(
+    ("cmd", "reason"),
+    [
+        (["-m", "pip", "--version"], "pip never serves requests"),
+        (["@pip", "--version"], "pip never serves requests"),
+        (["@flask", "--app", "app", "routes"], "flask routes does not serve requests"),
+        (["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_in_app.py"],
+         "pytest never serves requests"),
+    ],
+    ids=["python-m-pip", "pip", "flask-routes", "pytest"],
+)
+def test_tools_are_never_configured(
+    venv: Venv, app_dir: Path, receiver: Receiver, cmd: list[str], reason: str
+) -> None:
+    argv = [venv.bin(cmd[0][1:]), *cmd[1:]] if cmd[0].startswith("@") else [venv.python, *cmd]
+    out = run(argv, cwd=app_dir, env=otel_env(receiver.endpoint))
+    lines = [line for line in out.stderr.splitlines() if line.startswith("otel-autoguard:")]
+    assert len(lines) == 2, out.stderr
+    assert f"role=skip reason='{reason}' action=none" in lines[0]
+    assert "exit role=skip tracer=none meter=none logger=none" in lines[1]
+
+
+def test_malformed_values_are_named_and_the_app_is_traced(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    env = otel_env(
+        receiver.endpoint,
+        OTEL_AUTOGUARD_ENABLED="maybe",
+        OTEL_AUTOGUARD_STOP_TIMEOUT="soon",
+        OTEL_TRACES_SAMPLER="sometimes",
+    )
+    proc, port = serve_nodebug(procs, venv, app_dir, env)
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait() == 0
+    assert len(receiver.wait_for_server_spans(N)) == N
+    lines = problem_lines(proc.output())
+    assert lines == [
+        "otel-autoguard: OTEL_AUTOGUARD_ENABLED='maybe' is not valid; accepted: true/false "
+        "(also 1/0, yes/no, on/off); deciding as if unset",
+        "otel-autoguard: OTEL_AUTOGUARD_STOP_TIMEOUT='soon' is not valid; accepted: a number "
+        "of seconds > 0; using 10",
+        "otel-autoguard: OTEL_TRACES_SAMPLER='sometimes' is not a known sampler; accepted: "
+        "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, "
+        "parentbased_traceidratio, or a name in the opentelemetry_traces_sampler entry-point "
+        "group; using the default parentbased_always_on",
+    ], proc.output()
+    assert "Traceback" not in proc.output()
+
+
+@pytest.fixture(scope="module")
+def venv_without_exporter(
+    tmp_path_factory: pytest.TempPathFactory, wheel: Path, venv: Venv
+) -> Iterator[Venv]:
+    broken = make_venv(tmp_path_factory.mktemp("no-exporter"), venv.python, wheel)
+    run([broken.python, "-m", "pip", "uninstall", "-q", "-y",
+         "opentelemetry-exporter-otlp-proto-http"])
+    yield broken
+
+
+def test_missing_exporter_package(
+    procs: list[Proc], venv_without_exporter: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    proc, port = serve_nodebug(procs, venv_without_exporter, app_dir, otel_env(receiver.endpoint))
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait() == 0
+    (line,) = problem_lines(proc.output())
+    assert line.startswith("otel-autoguard: configuring the OpenTelemetry SDK failed (")
+    assert "otlp_proto_http" in line and line.endswith("telemetry is off in this process")
+    assert "Traceback" not in proc.output()
+    assert receiver.data.requests == {}
+
+
+def test_unreachable_collector(procs: list[Proc], venv: Venv, app_dir: Path) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    proc, port = serve_nodebug(procs, venv, app_dir, otel_env(closed, OTEL_EXPORTER_OTLP_TIMEOUT="1"))
+    proc.wait_until(lambda: problem_lines(proc.output()), "the export failure line", 30)
+    for _ in range(N):
+        get(port)
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait(60) == 0
+    lines = problem_lines(proc.output())
+    assert len(lines) == 1, proc.output()
+    assert lines[0].startswith("otel-autoguard: cannot export to ")
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in lines[0]
+    assert "Traceback" not in proc.output()

@@ -1,0 +1,143 @@
+"""The Werkzeug reloader: the parent stays idle, every child is configured once."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import Proc, Venv, free_port, get, otel_env, wait_port
+from tests.support.receiver import Receiver
+
+N = 5
+NO_SDK = "tracer=none meter=none logger=none threads=MainThread"
+
+
+def start(procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, mode: str,
+          **env: str) -> tuple[Proc, int]:
+    port = free_port()
+    if mode == "app.py":
+        cmd = [venv.python, "app.py"]
+    elif mode == "flask-debug":
+        cmd = [venv.bin("flask"), "--app", "app", "run", "--debug", "--port", str(port)]
+    else:
+        raise AssertionError(mode)
+    proc = Proc(cmd, app_dir, otel_env(receiver.endpoint, PORT=str(port), **env),
+                app_dir / f"{mode}.log")
+    procs.append(proc)
+    wait_port(port, proc)
+    return proc, port
+
+
+def assert_parent_idle(proc: Proc, receiver: Receiver) -> None:
+    parent = proc.pid
+    assert (parent, "role=reloader-parent reason=\"entered Werkzeug's run_with_reloader as the "
+            "parent\" action=idle") in proc.debug()
+    assert proc.exit_line(parent) == f"exit role=reloader-parent {NO_SDK}"
+    assert parent not in {s.pid for s in receiver.data.spans}
+    assert {r.get("process.pid") for r in receiver.data.metric_resources} <= set(
+        proc.configured_pids()
+    )
+
+
+def reload_once(proc: Proc, app_dir: Path, count_before: int) -> None:
+    with open(app_dir / "app.py", "a") as f:
+        f.write(f"\n# edit {count_before}\n")
+    proc.wait_configured(count_before + 1)
+
+
+@pytest.mark.parametrize("mode", ["app.py", "flask-debug"])
+def test_requests_are_traced_by_the_child_only(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, mode: str
+) -> None:
+    proc, port = start(procs, venv, app_dir, receiver, mode)
+    (child,) = proc.wait_configured(1)
+    assert child != proc.pid
+    for _ in range(N):
+        assert f"pid {child}" in get(port)
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait() == 0
+
+    spans = receiver.wait_for_server_spans(N)
+    assert len(spans) == N
+    assert {s.pid for s in spans} == {child}
+    assert len({s.span_id for s in spans}) == N
+    assert proc.configured_pids() == [child]
+    assert_parent_idle(proc, receiver)
+    assert "tracer=TracerProvider" in proc.exit_line(child)
+
+
+def _reloads(procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver) -> None:
+    k = 3
+    proc, port = start(procs, venv, app_dir, receiver, "app.py")
+    proc.wait_configured(1)
+    for i in range(k + 1):
+        if i:
+            reload_once(proc, app_dir, i)
+        child = proc.configured_pids()[-1]
+        for _ in range(N):
+            assert f"pid {child}" in get(port)
+    proc.signal(signal.SIGTERM, group=False)
+    assert proc.wait() == 0
+
+    children = proc.configured_pids()
+    assert len(children) == k + 1 and len(set(children)) == k + 1
+    spans = receiver.wait_for_server_spans(N * (k + 1))
+    assert len(spans) == N * (k + 1)
+    assert len({s.span_id for s in spans}) == len(spans), "duplicate spans"
+    assert Counter(s.pid for s in spans) == dict.fromkeys(children, N)
+    # Each child carries its own identity: one service.instance.id per pid.
+    assert {s.instance: s.pid for s in spans}.__len__() == k + 1
+    assert len({(s.instance, s.pid) for s in spans}) == k + 1
+    assert_parent_idle(proc, receiver)
+
+
+def test_reloads_lose_and_duplicate_nothing(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    _reloads(procs, venv, app_dir, receiver)
+
+
+@pytest.mark.parametrize("version", ["3.9", "3.13"])
+def test_reloader_on_other_pythons(
+    procs: list[Proc], venvs: dict[str, Venv], app_dir: Path, receiver: Receiver, version: str
+) -> None:
+    venv = venvs[version]
+    proc, port = start(procs, venv, app_dir, receiver, "app.py")
+    (child,) = proc.wait_configured(1)
+    for _ in range(N):
+        get(port)
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait() == 0
+    spans = receiver.wait_for_server_spans(N)
+    assert len(spans) == N and {s.pid for s in spans} == {child}
+    assert_parent_idle(proc, receiver)
+    procs.clear()
+    receiver.data.spans.clear()
+    receiver.data.metric_resources.clear()
+    _reloads(procs, venv, app_dir, receiver)
+
+
+@pytest.mark.parametrize(
+    ("sig", "group"), [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["sigint-group", "sigterm-parent"]
+)
+def test_stop_loses_nothing_with_a_slow_collector(
+    procs: list[Proc], venv: Venv, app_dir: Path, sig: int, group: bool
+) -> None:
+    receiver = Receiver(delay=1.0).start()
+    try:
+        # A long batch delay: every span is still queued in the child at the stop.
+        proc, port = start(procs, venv, app_dir, receiver, "app.py", OTEL_BSP_SCHEDULE_DELAY="60000")
+        (child,) = proc.wait_configured(1)
+        for _ in range(N):
+            get(port)
+        assert receiver.server_spans() == []
+        proc.signal(sig, group)
+        assert proc.wait() == 0
+        spans = receiver.server_spans()
+        assert len(spans) == N and {s.pid for s in spans} == {child}
+        assert "killed" not in proc.output()
+    finally:
+        receiver.stop()

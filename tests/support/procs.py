@@ -1,0 +1,190 @@
+"""Start real processes (a built wheel in a fresh venv) and read what they say."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = ROOT / "tests" / "e2e" / "apps"
+
+# Processes we start must take Ctrl-C as a terminal would deliver it, even when the
+# test runner itself was started with SIGINT ignored (a background CI job).
+_TRAMPOLINE = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+_DEBUG = re.compile(r"^otel-autoguard: pid=(\d+) (.*)$")
+
+
+@dataclass(frozen=True)
+class Venv:
+    path: Path
+
+    @property
+    def python(self) -> str:
+        return str(self.path / "bin" / "python")
+
+    def bin(self, name: str) -> str:
+        return str(self.path / "bin" / name)
+
+
+def run(cmd: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result  # type: ignore[no-any-return]
+
+
+def build_wheel(out: Path) -> Path:
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)])
+    (wheel,) = out.glob("otel_autoguard-*.whl")
+    return wheel
+
+
+def make_venv(path: Path, python: str, wheel: Path, *extra: str) -> Venv:
+    """A fresh venv with the wheel installed the way a user installs it."""
+    run([python, "-m", "venv", str(path)])
+    venv = Venv(path)
+    run([venv.python, "-m", "pip", "install", "-q", str(wheel), *extra])
+    return venv
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The runner's environment without anything OpenTelemetry or Python-path related."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "PYTHON", "WERKZEUG_", "FLASK_", "VIRTUAL_ENV"))
+    }
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def otel_env(endpoint: str, **extra: str) -> dict[str, str]:
+    settings = {
+        "OTEL_SERVICE_NAME": "e2e-app",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        "OTEL_AUTOGUARD_DEBUG": "true",
+    }
+    settings.update(extra)
+    return base_env(**settings)
+
+
+class Proc:
+    """A process group under test: output to a file, readable at any time."""
+
+    def __init__(self, cmd: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> None:
+        self.cmd = list(cmd)
+        self.log = log
+        self._out = open(log, "wb")  # noqa: SIM115 - closed in wait()
+        self.popen = subprocess.Popen(
+            [sys.executable, "-S", "-E", "-c", _TRAMPOLINE, *cmd],
+            cwd=cwd,
+            env=dict(env),
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def debug(self) -> list[tuple[int, str]]:
+        """The ``OTEL_AUTOGUARD_DEBUG`` lines: (pid, rest of line)."""
+        found = []
+        for line in self.output().splitlines():
+            m = _DEBUG.match(line)
+            if m:
+                found.append((int(m.group(1)), m.group(2)))
+        return found
+
+    def configured_pids(self) -> list[int]:
+        return [pid for pid, text in self.debug() if "action=configured" in text]
+
+    def exit_line(self, pid: int) -> str:
+        lines = [text for p, text in self.debug() if p == pid and text.startswith("exit ")]
+        assert len(lines) == 1, f"expected one exit line for pid {pid}:\n{self.output()}"
+        return lines[0]
+
+    def wait_until(self, predicate: object, what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():  # type: ignore[operator]
+                return
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}; output:\n{self.output()}")
+
+    def wait_configured(self, count: int, timeout: float = 30.0) -> list[int]:
+        self.wait_until(lambda: len(self.configured_pids()) >= count, f"{count} configured")
+        return self.configured_pids()
+
+    def signal(self, sig: int, group: bool) -> None:
+        if group:
+            os.killpg(self.pid, sig)
+        else:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        try:
+            return self.popen.wait(timeout)
+        finally:
+            self._out.close()
+
+    def stop(self) -> None:
+        """Make sure nothing outlives the test."""
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.wait(10)
+        # Reap the rest of the group (a reloader child may outlive its parent).
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def get(port: int, path: str = "/") -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        assert response.status == 200
+        return str(response.read().decode())
+
+
+def wait_port(port: int, proc: Proc, timeout: float = 30.0) -> None:
+    def accepting() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    proc.wait_until(accepting, f"port {port}", timeout)
