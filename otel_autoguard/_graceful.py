@@ -12,7 +12,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from types import ModuleType
 from typing import Any
 
 from . import _boundary
@@ -38,8 +37,8 @@ class _Subprocess:
             raise
 
 
-def install(reloader: ModuleType, settings: Settings) -> None:
-    if not isinstance(reloader.subprocess, _Subprocess):
+def install(reloader: Any, settings: Settings) -> None:
+    if not isinstance(getattr(reloader, "subprocess", None), _Subprocess):
         reloader.subprocess = _Subprocess(settings)
 
 

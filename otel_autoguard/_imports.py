@@ -66,7 +66,7 @@ class _Finder:
             searching.discard(fullname)
         if spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        spec.loader = _Loader(spec.loader, fullname)
+        spec.loader = _Loader(spec.loader, fullname)  # type: ignore[assignment]
         return spec
 
 

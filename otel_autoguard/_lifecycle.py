@@ -69,7 +69,7 @@ def _configure(reason: str) -> None:
                 atexit.register(_graceful.hold_stop_signals)
             _boundary.debug(
                 _settings,
-                f"role=serve reason={reason!r} action=configured (configurator {configurator})",
+                f"role=serve reason={reason!r} action=configured (configurator {configurator!r})",
             )
 
 

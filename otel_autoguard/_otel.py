@@ -159,7 +159,9 @@ def configure_sdk(settings: Settings) -> str:
             _quiet_export_failures(settings)
             return str(entry_point.name)
     hint = f"{CONFIGURATOR}={wanted!r}" if wanted else "none is installed"
-    raise RuntimeError(f"no OpenTelemetry configurator to run ({hint}); install opentelemetry-distro")
+    raise RuntimeError(
+        f"no OpenTelemetry configurator to run ({hint}); install opentelemetry-distro"
+    )
 
 
 def sdk_state() -> str:

@@ -120,7 +120,7 @@ def _flask_command(args: Sequence[str]) -> str | None:
     return None
 
 
-def detect_role(
+def detect_role(  # noqa: PLR0911 - one return per rule reads best
     environ: Mapping[str, str], argv: Sequence[str], *, override: str = "auto"
 ) -> Decision:
     """Classify a process from its environment and original command line.

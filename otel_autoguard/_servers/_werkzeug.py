@@ -8,7 +8,6 @@ a process without reloader. A process that calls ``run_with_reloader`` without
 from __future__ import annotations
 
 import functools
-from types import ModuleType
 from typing import Any, Callable
 
 from .. import _boundary, _graceful, _lifecycle
@@ -33,7 +32,7 @@ def _wrap(original: Callable[..., Any], before: Callable[[], None]) -> Callable[
     return wrapper
 
 
-def _patch_serving(module: ModuleType) -> None:
+def _patch_serving(module: Any) -> None:
     server = module.BaseWSGIServer
     if getattr(server.serve_forever, _MARK, False):
         return
@@ -43,8 +42,9 @@ def _patch_serving(module: ModuleType) -> None:
     )
 
 
-def _patch_reloader(settings: Settings, module: ModuleType) -> None:
-    if getattr(module.run_with_reloader, _MARK, False):
+def _patch_reloader(settings: Settings, module: Any) -> None:
+    original = module.run_with_reloader
+    if getattr(original, _MARK, False):
         return
 
     def entering() -> None:
@@ -56,4 +56,4 @@ def _patch_reloader(settings: Settings, module: ModuleType) -> None:
 
     # serving.run_simple imports run_with_reloader at call time, so replacing the
     # module attribute is enough.
-    module.run_with_reloader = _wrap(module.run_with_reloader, entering)
+    module.run_with_reloader = _wrap(original, entering)

@@ -23,7 +23,9 @@ from tests.support.procs import (
 from tests.support.receiver import Receiver
 
 N = 3
-PROBE = "import sys; print(sorted(m for m in ('otel_autoguard', 'opentelemetry') if m in sys.modules))"
+PROBE = (
+    "import sys; print(sorted(m for m in ('otel_autoguard', 'opentelemetry') if m in sys.modules))"
+)
 
 
 def problem_lines(output: str) -> list[str]:
@@ -61,12 +63,12 @@ def test_switched_off(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, switch: dict[str, str]
 ) -> None:
     env = otel_env(receiver.endpoint, **switch)
-    (name, value), = switch.items()
+    ((name, value),) = switch.items()
     out = run([venv.python, "-c", PROBE], env=env)
     assert out.stdout.strip() == "['otel_autoguard']"
     assert f"inactive: {name}={value}" in out.stderr
 
-    proc, port = serve_nodebug(procs, venv, app_dir, env)
+    proc, _ = serve_nodebug(procs, venv, app_dir, env)
     time.sleep(1.5)  # a configured process would have exported by now (200 ms batches)
     proc.signal(signal.SIGINT, group=True)
     assert proc.wait() == 0
@@ -80,8 +82,10 @@ def test_switched_off(
         (["-m", "pip", "--version"], "pip never serves requests"),
         (["@pip", "--version"], "pip never serves requests"),
         (["@flask", "--app", "app", "routes"], "flask routes does not serve requests"),
-        (["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_in_app.py"],
-         "pytest never serves requests"),
+        (
+            ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_in_app.py"],
+            "pytest never serves requests",
+        ),
     ],
     ids=["python-m-pip", "pip", "flask-routes", "pytest"],
 )
@@ -105,7 +109,7 @@ def test_malformed_values_are_named_and_the_app_is_traced(
         OTEL_AUTOGUARD_STOP_TIMEOUT="soon",
         OTEL_TRACES_SAMPLER="sometimes",
     )
-    proc, port = serve_nodebug(procs, venv, app_dir, env)
+    proc, _ = serve_nodebug(procs, venv, app_dir, env)
     proc.signal(signal.SIGINT, group=True)
     assert proc.wait() == 0
     assert len(receiver.wait_for_server_spans(N)) == N
@@ -128,15 +132,24 @@ def venv_without_exporter(
     tmp_path_factory: pytest.TempPathFactory, wheel: Path, venv: Venv
 ) -> Iterator[Venv]:
     broken = make_venv(tmp_path_factory.mktemp("no-exporter"), venv.python, wheel)
-    run([broken.python, "-m", "pip", "uninstall", "-q", "-y",
-         "opentelemetry-exporter-otlp-proto-http"])
+    run(
+        [
+            broken.python,
+            "-m",
+            "pip",
+            "uninstall",
+            "-q",
+            "-y",
+            "opentelemetry-exporter-otlp-proto-http",
+        ]
+    )
     yield broken
 
 
 def test_missing_exporter_package(
     procs: list[Proc], venv_without_exporter: Venv, app_dir: Path, receiver: Receiver
 ) -> None:
-    proc, port = serve_nodebug(procs, venv_without_exporter, app_dir, otel_env(receiver.endpoint))
+    proc, _ = serve_nodebug(procs, venv_without_exporter, app_dir, otel_env(receiver.endpoint))
     proc.signal(signal.SIGINT, group=True)
     assert proc.wait() == 0
     (line,) = problem_lines(proc.output())
@@ -148,7 +161,9 @@ def test_missing_exporter_package(
 
 def test_unreachable_collector(procs: list[Proc], venv: Venv, app_dir: Path) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
-    proc, port = serve_nodebug(procs, venv, app_dir, otel_env(closed, OTEL_EXPORTER_OTLP_TIMEOUT="1"))
+    proc, port = serve_nodebug(
+        procs, venv, app_dir, otel_env(closed, OTEL_EXPORTER_OTLP_TIMEOUT="1")
+    )
     proc.wait_until(lambda: problem_lines(proc.output()), "the export failure line", 30)
     for _ in range(N):
         get(port)

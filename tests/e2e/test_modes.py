@@ -21,17 +21,21 @@ def _cmd(venv: Venv, mode: str, port: int) -> tuple[list[str], dict[str, str]]:
         "app.py use_reloader=False": ([venv.python, "app.py", "noreload"], {}),
         "flask run": ([flask, "--app", "app", "run", "--port", p], {}),
         "flask run --no-reload": (
-            [flask, "--app", "app", "run", "--debug", "--no-reload", "--port", p], {}
+            [flask, "--app", "app", "run", "--debug", "--no-reload", "--port", p],
+            {},
         ),
         "flask run --reload": ([flask, "--app", "app", "run", "--reload", "--port", p], {}),
         "FLASK_DEBUG=1 flask run": (
-            [flask, "--app", "app", "run", "--port", p], {"FLASK_DEBUG": "1"}
+            [flask, "--app", "app", "run", "--port", p],
+            {"FLASK_DEBUG": "1"},
         ),
         "python -m flask run --debug": (
-            [venv.python, "-m", "flask", "--app", "app", "run", "--debug", "--port", p], {}
+            [venv.python, "-m", "flask", "--app", "app", "run", "--debug", "--port", p],
+            {},
         ),
         "factory run --debug": (
-            [flask, "--app", "factory:create_app()", "run", "--debug", "--port", p], {}
+            [flask, "--app", "factory:create_app()", "run", "--debug", "--port", p],
+            {},
         ),
     }[mode]
 
@@ -62,8 +66,9 @@ def test_exactly_one_configured_process(
 ) -> None:
     port = free_port()
     cmd, extra = _cmd(venv, mode, port)
-    proc = Proc(cmd, app_dir, otel_env(receiver.endpoint, PORT=str(port), **extra),
-                app_dir / "server.log")
+    proc = Proc(
+        cmd, app_dir, otel_env(receiver.endpoint, PORT=str(port), **extra), app_dir / "server.log"
+    )
     procs.append(proc)
     wait_port(port, proc)
     (serving,) = proc.wait_configured(1)

@@ -15,8 +15,9 @@ N = 5
 NO_SDK = "tracer=none meter=none logger=none threads=MainThread"
 
 
-def start(procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, mode: str,
-          **env: str) -> tuple[Proc, int]:
+def start(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, mode: str, **env: str
+) -> tuple[Proc, int]:
     port = free_port()
     if mode == "app.py":
         cmd = [venv.python, "app.py"]
@@ -24,8 +25,9 @@ def start(procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, mode
         cmd = [venv.bin("flask"), "--app", "app", "run", "--debug", "--port", str(port)]
     else:
         raise AssertionError(mode)
-    proc = Proc(cmd, app_dir, otel_env(receiver.endpoint, PORT=str(port), **env),
-                app_dir / f"{mode}.log")
+    proc = Proc(
+        cmd, app_dir, otel_env(receiver.endpoint, PORT=str(port), **env), app_dir / f"{mode}.log"
+    )
     procs.append(proc)
     wait_port(port, proc)
     return proc, port
@@ -33,8 +35,11 @@ def start(procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, mode
 
 def assert_parent_idle(proc: Proc, receiver: Receiver) -> None:
     parent = proc.pid
-    assert (parent, "role=reloader-parent reason=\"entered Werkzeug's run_with_reloader as the "
-            "parent\" action=idle") in proc.debug()
+    assert (
+        parent,
+        "role=reloader-parent reason=\"entered Werkzeug's run_with_reloader as the "
+        'parent" action=idle',
+    ) in proc.debug()
     assert proc.exit_line(parent) == f"exit role=reloader-parent {NO_SDK}"
     assert parent not in {s.pid for s in receiver.data.spans}
     assert {r.get("process.pid") for r in receiver.data.metric_resources} <= set(
@@ -121,7 +126,9 @@ def test_reloader_on_other_pythons(
 
 
 @pytest.mark.parametrize(
-    ("sig", "group"), [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["sigint-group", "sigterm-parent"]
+    ("sig", "group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["sigint-group", "sigterm-parent"],
 )
 def test_stop_loses_nothing_with_a_slow_collector(
     procs: list[Proc], venv: Venv, app_dir: Path, sig: int, group: bool
@@ -129,7 +136,9 @@ def test_stop_loses_nothing_with_a_slow_collector(
     receiver = Receiver(delay=1.0).start()
     try:
         # A long batch delay: every span is still queued in the child at the stop.
-        proc, port = start(procs, venv, app_dir, receiver, "app.py", OTEL_BSP_SCHEDULE_DELAY="60000")
+        proc, port = start(
+            procs, venv, app_dir, receiver, "app.py", OTEL_BSP_SCHEDULE_DELAY="60000"
+        )
         (child,) = proc.wait_configured(1)
         for _ in range(N):
             get(port)

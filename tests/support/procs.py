@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -161,16 +162,12 @@ class Proc:
     def stop(self) -> None:
         """Make sure nothing outlives the test."""
         if self.popen.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.wait(10)
         # Reap the rest of the group (a reloader child may outlive its parent).
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def get(port: int, path: str = "/") -> str:

@@ -1,0 +1,722 @@
+"""Side-by-side cost of otel-autoguard, opentelemetry-instrument and plain Python.
+
+Run from the repository root with an interpreter that has opentelemetry-proto
+(for the in-process OTLP receiver)::
+
+    .venv/bin/python -m bench.run
+
+Three measurements, each reported as medians and ratios (see bench/README.md):
+
+1. inert hook: ``python -c pass`` without OTEL_* variables, venv with the wheel
+   against an identical venv without it;
+2. reloader parent: peak RSS (VmHWM) and threads of the Werkzeug reloader parent
+   once its child serves, for bare / opentelemetry-instrument / otel-autoguard;
+3. start-up: process start to first HTTP 200, with and without the reloader.
+
+The machine may be noisy: the script reports figures and never asserts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import dataclasses
+import hashlib
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from tests.support.receiver import Receiver
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+
+# What venv A (bare) gets; venv B gets the same list plus the wheel, which depends
+# on exactly these, so both resolve to the same packages.
+APP_REQUIREMENTS = (
+    "flask",
+    "opentelemetry-distro",
+    "opentelemetry-instrumentation-flask",
+    "opentelemetry-exporter-otlp-proto-http",
+)
+
+BARE = "bare"
+INSTRUMENT = "opentelemetry-instrument"
+AUTOGUARD = "otel-autoguard"
+CONFIGS = (BARE, INSTRUMENT, AUTOGUARD)
+
+PLAIN = "no reloader"
+RELOADER = "reloader"
+APP_MODES = {PLAIN: "plain", RELOADER: "reload"}  # table label -> app.py argument
+
+TARGET_HOOK_RATIO = 1.03
+TARGET_PARENT_MIB = 5.0
+TARGET_PARENT_THREADS = 0
+TARGET_START_RATIO = 0.33
+
+POLL_INTERVAL = 0.005  # seconds between attempts to reach the app
+REQUEST_TIMEOUT = 5.0  # one GET; with the reloader it waits in the listen backlog
+START_TIMEOUT = 60.0  # whole start-up, before the run counts as failed
+STOP_TIMEOUT = 10.0
+HOOK_WARMUP = 5  # python -c pass rounds run first and dropped (page cache, .pyc)
+
+APP_SOURCE = """\
+# An unmodified Flask app: no OpenTelemetry code. `python app.py PORT plain|reload`.
+import sys
+
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    return "ok\\n"
+
+
+if __name__ == "__main__":
+    reload = sys.argv[2] == "reload"
+    app.run(host="127.0.0.1", port=int(sys.argv[1]), debug=reload, use_reloader=reload)
+"""
+
+T = TypeVar("T")
+
+
+# ----------------------------------------------------------------------------- setup
+
+
+@dataclasses.dataclass(frozen=True)
+class Venv:
+    path: Path
+
+    @property
+    def python(self) -> str:
+        return str(self.path / "bin" / "python")
+
+    def bin(self, name: str) -> str:
+        return str(self.path / "bin" / name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Launcher:
+    """How one configuration starts ``app.py``: a command prefix and an environment."""
+
+    name: str
+    prefix: tuple[str, ...]
+    env: Mapping[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    workdir: Path
+    bare: Venv
+    autoguard: Venv
+    app: Path
+    logs: Path
+    versions: dict[str, str]
+    same_packages: bool
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=200, help="python -c pass runs per venv")
+    parser.add_argument("--runs-parent", type=int, default=5, help="reloader-parent runs")
+    parser.add_argument("--runs-start", type=int, default=10, help="start-up runs per case")
+    parser.add_argument("--workdir", type=Path, help="where venvs live (default: a temp dir)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep venvs and reuse them when still current"
+    )
+    parser.add_argument(
+        "--python", default=sys.executable, help="interpreter the venvs are made from"
+    )
+    return parser.parse_args(argv)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without Python, OpenTelemetry, Flask or venv settings."""
+    dropped = ("PYTHON", "OTEL_", "WERKZEUG_", "FLASK_", "VIRTUAL_ENV")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env.update(extra)
+    return env
+
+
+def otel_env(endpoint: str) -> dict[str, str]:
+    return clean_env(
+        OTEL_SERVICE_NAME="bench",
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+    )
+
+
+def run_checked(cmd: Sequence[str]) -> str:
+    """Run a set-up command (pip, venv) without this environment's PYTHON* settings."""
+    result = subprocess.run(list(cmd), capture_output=True, text=True, check=False, env=clean_env())
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout
+
+
+def build_wheel(out: Path) -> Path:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    run_checked(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)]
+    )
+    (wheel,) = out.glob("otel_autoguard-*.whl")
+    return wheel
+
+
+def wheel_digest(wheel: Path) -> str:
+    """A hash of the wheel's contents, stable across rebuilds of the same sources."""
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(wheel) as archive:
+        for name in sorted(archive.namelist()):
+            digest.update(name.encode() + b"\0" + archive.read(name))
+    return digest.hexdigest()
+
+
+def ensure_venv(path: Path, python: str, packages: Sequence[str], stamp: str, reuse: bool) -> Venv:
+    """A venv with ``packages``; reused as is when ``reuse`` and its stamp still match."""
+    stamp_file = path / "bench-stamp.txt"
+    venv = Venv(path)
+    if reuse and stamp_file.is_file() and stamp_file.read_text() == stamp:
+        print(f"  reusing {path}", flush=True)
+        return venv
+    shutil.rmtree(path, ignore_errors=True)
+    print(f"  creating {path}", flush=True)
+    run_checked([python, "-m", "venv", str(path)])
+    run_checked([venv.python, "-m", "pip", "install", "-q", *packages])
+    stamp_file.write_text(stamp)
+    return venv
+
+
+def installed(venv: Venv) -> dict[str, str]:
+    listing = run_checked([venv.python, "-m", "pip", "list", "--format=json"])
+    return {p["name"].lower(): p["version"] for p in json.loads(listing)}
+
+
+def write_app(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    app = directory / "app.py"
+    app.write_text(APP_SOURCE)
+    return app
+
+
+def prepare(workdir: Path, python: str, reuse: bool) -> Setup:
+    print(f"setting up in {workdir}", flush=True)
+    wheel = build_wheel(workdir / "wheel")
+    base_stamp = f"{os.path.realpath(python)}\n{' '.join(APP_REQUIREMENTS)}\n"
+    bare = ensure_venv(workdir / "venv-bare", python, APP_REQUIREMENTS, base_stamp, reuse)
+    autoguard = ensure_venv(
+        workdir / "venv-autoguard",
+        python,
+        [str(wheel), *APP_REQUIREMENTS],
+        f"{base_stamp}{wheel_digest(wheel)}\n",
+        reuse,
+    )
+    bare_pkgs, autoguard_pkgs = installed(bare), installed(autoguard)
+    guard_version = autoguard_pkgs.pop("otel-autoguard", "?")
+    logs = workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    return Setup(
+        workdir=workdir,
+        bare=bare,
+        autoguard=autoguard,
+        app=write_app(workdir / "app"),
+        logs=logs,
+        versions=versions_of(bare_pkgs, guard_version, python),
+        same_packages=bare_pkgs == autoguard_pkgs,
+    )
+
+
+def versions_of(packages: Mapping[str, str], guard_version: str, python: str) -> dict[str, str]:
+    version = run_checked([python, "-c", "import platform; print(platform.python_version())"])
+    found = {"python": version.strip(), "otel-autoguard": guard_version}
+    for name in ("flask", "werkzeug", "opentelemetry-sdk", "opentelemetry-instrumentation"):
+        found[name] = packages.get(name, "?")
+    return found
+
+
+def launchers(setup: Setup, endpoint: str) -> list[Launcher]:
+    otel = otel_env(endpoint)
+    bare = setup.bare
+    return [
+        Launcher(BARE, (bare.python,), clean_env()),
+        Launcher(INSTRUMENT, (bare.bin("opentelemetry-instrument"), bare.python), otel),
+        Launcher(AUTOGUARD, (setup.autoguard.python,), otel),
+    ]
+
+
+def start_receiver() -> Receiver:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    try:
+        from tests.support.receiver import Receiver
+    except ImportError as exc:
+        raise SystemExit(
+            f"the OTLP receiver needs opentelemetry-proto in this interpreter ({exc}); "
+            "run with the repository's .venv/bin/python"
+        ) from exc
+    return Receiver().start()
+
+
+# ------------------------------------------------------------------------- processes
+
+
+@dataclasses.dataclass(frozen=True)
+class App:
+    proc: subprocess.Popen[bytes]
+    started: float
+    port: int
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, read from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = text[text.rindex(")") + 2 :].split()[:3]
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            members.append(int(stat.parent.name))
+    return members
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the whole session the app started (reloader parent and child)."""
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while True:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.05)
+        if proc.returncode is not None and not group_members(proc.pid):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"process group {proc.pid} is still running after SIGKILL")
+
+
+@contextlib.contextmanager
+def running_app(launcher: Launcher, setup: Setup, mode: str) -> Iterator[App]:
+    """Start ``app.py`` in its own session; on leaving, nothing of it is left running."""
+    port = free_port()
+    log = setup.logs / f"{launcher.name}-{APP_MODES[mode]}.log"
+    cmd = [*launcher.prefix, str(setup.app), str(port), APP_MODES[mode]]
+    with open(log, "wb") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=setup.app.parent,
+            env=dict(launcher.env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield App(proc, started, port, log)
+        finally:
+            kill_group(proc)
+
+
+def get_ok(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        response.read()
+        return response.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def seconds_to_first_200(app: App) -> float:
+    """Poll until the first successful GET; seconds from Popen to its response."""
+    deadline = app.started + START_TIMEOUT
+    while True:
+        if get_ok(app.port):
+            return time.perf_counter() - app.started
+        if app.proc.poll() is not None or time.perf_counter() > deadline:
+            tail = app.log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{app.proc.args!r} never answered 200 on port {app.port}:\n{tail}")
+        time.sleep(POLL_INTERVAL)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParentSnapshot:
+    peak_rss_kib: int
+    threads: int
+    thread_names: tuple[str, ...]
+
+
+def parent_snapshot(pid: int) -> ParentSnapshot:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.split()
+    names = []
+    for comm in Path(f"/proc/{pid}/task").glob("*/comm"):
+        with contextlib.suppress(OSError):
+            names.append(comm.read_text().strip())
+    return ParentSnapshot(int(fields["VmHWM"][0]), int(fields["Threads"][0]), tuple(sorted(names)))
+
+
+def rotated(items: Sequence[T], turn: int) -> list[T]:
+    """``items`` starting at a different one each turn, so no config always goes first."""
+    k = turn % len(items)
+    return [*items[k:], *items[:k]]
+
+
+# ---------------------------------------------------------------------- measurements
+
+
+@dataclasses.dataclass(frozen=True)
+class HookResult:
+    runs: int
+    bare_ms: float
+    autoguard_ms: float
+    ratio: float
+    target_ratio: float
+    samples_bare_ms: list[float]
+    samples_autoguard_ms: list[float]
+
+
+@dataclasses.dataclass(frozen=True)
+class ParentResult:
+    config: str
+    peak_rss_mib: float
+    threads: int
+    thread_names: list[str]
+    peak_rss_delta_mib: float
+    threads_delta: int
+    samples_mib: list[float]
+    samples_threads: list[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class StartResult:
+    mode: str
+    median_ms: dict[str, float]
+    added_ms: dict[str, float]
+    ratio: float | None
+    target_ratio: float
+    samples_ms: dict[str, list[float]]
+
+
+def time_python_pass(venv: Venv, env: Mapping[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [venv.python, "-c", "pass"],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
+    return (time.perf_counter() - started) * 1000
+
+
+def measure_inert_hook(setup: Setup, runs: int) -> HookResult:
+    """``python -c pass`` without OTEL_*: venv B (wheel) against venv A, interleaved."""
+    print(f"1/3 inert hook: {runs} x python -c pass per venv", flush=True)
+    env = clean_env()
+    venvs = [setup.bare, setup.autoguard]
+    samples: dict[Venv, list[float]] = {v: [] for v in venvs}
+    for turn in range(HOOK_WARMUP + runs):
+        for venv in rotated(venvs, turn):
+            elapsed = time_python_pass(venv, env)
+            if turn >= HOOK_WARMUP:
+                samples[venv].append(elapsed)
+    bare, guard = (
+        statistics.median(samples[setup.bare]),
+        statistics.median(samples[setup.autoguard]),
+    )
+    return HookResult(
+        runs=runs,
+        bare_ms=bare,
+        autoguard_ms=guard,
+        ratio=guard / bare,
+        target_ratio=TARGET_HOOK_RATIO,
+        samples_bare_ms=samples[setup.bare],
+        samples_autoguard_ms=samples[setup.autoguard],
+    )
+
+
+def measure_reloader_parent(
+    setup: Setup, apps: Sequence[Launcher], runs: int
+) -> list[ParentResult]:
+    """Peak RSS and threads of the reloader parent once its child serves."""
+    print(f"2/3 reloader parent: {runs} runs per config (+1 warm-up)", flush=True)
+    snapshots: dict[str, list[ParentSnapshot]] = {a.name: [] for a in apps}
+    for turn in range(runs + 1):
+        for launcher in rotated(apps, turn):
+            with running_app(launcher, setup, RELOADER) as app:
+                seconds_to_first_200(app)
+                snapshot = parent_snapshot(app.proc.pid)
+            if turn > 0:
+                snapshots[launcher.name].append(snapshot)
+    return summarize_parents(snapshots)
+
+
+def summarize_parents(snapshots: Mapping[str, list[ParentSnapshot]]) -> list[ParentResult]:
+    medians = {
+        name: (
+            statistics.median(s.peak_rss_kib for s in runs) / 1024,
+            statistics.median_low(s.threads for s in runs),
+        )
+        for name, runs in snapshots.items()
+    }
+    bare_mib, bare_threads = medians[BARE]
+    results = []
+    for name, runs in snapshots.items():
+        mib, threads = medians[name]
+        names = collections.Counter(s.thread_names for s in runs).most_common(1)[0][0]
+        results.append(
+            ParentResult(
+                config=name,
+                peak_rss_mib=mib,
+                threads=threads,
+                thread_names=list(names),
+                peak_rss_delta_mib=mib - bare_mib,
+                threads_delta=threads - bare_threads,
+                samples_mib=[s.peak_rss_kib / 1024 for s in runs],
+                samples_threads=[s.threads for s in runs],
+            )
+        )
+    return results
+
+
+def measure_start(setup: Setup, apps: Sequence[Launcher], runs: int) -> list[StartResult]:
+    """Popen to first HTTP 200, every config and mode interleaved."""
+    print(f"3/3 start to first 200: {runs} runs per config and mode (+1 warm-up)", flush=True)
+    samples: dict[str, dict[str, list[float]]] = {m: {a.name: [] for a in apps} for m in APP_MODES}
+    cases = [(mode, launcher) for mode in APP_MODES for launcher in apps]
+    for turn in range(runs + 1):
+        for mode, launcher in rotated(cases, turn):
+            with running_app(launcher, setup, mode) as app:
+                elapsed = seconds_to_first_200(app)
+            if turn > 0:
+                samples[mode][launcher.name].append(elapsed * 1000)
+    return [summarize_start(mode, by_config) for mode, by_config in samples.items()]
+
+
+def summarize_start(mode: str, samples: Mapping[str, list[float]]) -> StartResult:
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    added = {name: median[name] - median[BARE] for name in (INSTRUMENT, AUTOGUARD)}
+    # Undefined when opentelemetry-instrument adds nothing measurable.
+    ratio = added[AUTOGUARD] / added[INSTRUMENT] if added[INSTRUMENT] > 0 else None
+    return StartResult(mode, median, added, ratio, TARGET_START_RATIO, dict(samples))
+
+
+# --------------------------------------------------------------------------- report
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def render_rows(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
+    """Columns padded to width; ``align`` has one "l" or "r" per column (default: "l" then "r")."""
+    align = align or "l" + "r" * (len(header) - 1)
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [
+            cell.ljust(width) if side == "l" else cell.rjust(width)
+            for cell, width, side in zip(row, widths, align)
+        ]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return lines
+
+
+def render_hook(hook: HookResult) -> list[str]:
+    met = hook.ratio <= hook.target_ratio
+    return [
+        f"1. Inert hook: python -c pass, no OTEL_* set (median of {hook.runs}, interleaved)",
+        *render_rows(
+            ["venv", "median ms"],
+            [[f"A {BARE}", f"{hook.bare_ms:.2f}"], [f"B {AUTOGUARD}", f"{hook.autoguard_ms:.2f}"]],
+        ),
+        f"  ratio B/A = {hook.ratio:.3f}  (target <= {hook.target_ratio}: {verdict(met)})",
+    ]
+
+
+def thread_names(names: Sequence[str]) -> str:
+    counts = collections.Counter(names)
+    return ", ".join(f"{n} x{c}" if c > 1 else n for n, c in sorted(counts.items()))
+
+
+def render_parents(parents: Sequence[ParentResult], runs: int) -> list[str]:
+    rows = [
+        [
+            p.config,
+            f"{p.peak_rss_mib:.1f}",
+            "" if p.config == BARE else f"{p.peak_rss_delta_mib:+.1f}",
+            str(p.threads),
+            "" if p.config == BARE else f"{p.threads_delta:+d}",
+            thread_names(p.thread_names),
+        ]
+        for p in parents
+    ]
+    guard = next(p for p in parents if p.config == AUTOGUARD)
+    met = (
+        guard.peak_rss_delta_mib <= TARGET_PARENT_MIB
+        and guard.threads_delta <= TARGET_PARENT_THREADS
+    )
+    header = ["config", "VmHWM MiB", "delta", "threads", "delta", "thread names (comm)"]
+    return [
+        f"2. Reloader parent once the child serves (median of {runs})",
+        *render_rows(header, rows, align="lrrrrl"),
+        f"  {AUTOGUARD}: target <= bare + {TARGET_PARENT_MIB:g} MiB and no extra threads: "
+        f"{verdict(met)}",
+    ]
+
+
+def render_start(starts: Sequence[StartResult], runs: int) -> list[str]:
+    rows = []
+    for s in starts:
+        ratio = "n/a" if s.ratio is None else f"{s.ratio:.2f}"
+        rows.append(
+            [
+                s.mode,
+                f"{s.median_ms[BARE]:.0f}",
+                f"{s.median_ms[INSTRUMENT]:.0f}",
+                f"{s.added_ms[INSTRUMENT]:+.0f}",
+                f"{s.median_ms[AUTOGUARD]:.0f}",
+                f"{s.added_ms[AUTOGUARD]:+.0f}",
+                ratio,
+                verdict(s.ratio is not None and s.ratio <= s.target_ratio),
+            ]
+        )
+    header = ["app.run", "bare ms", "instrument ms", "added", "autoguard ms", "added", "ratio", ""]
+    return [
+        f"3. Process start to first HTTP 200 (median of {runs}, interleaved)",
+        *render_rows(header, rows),
+        f"  ratio = autoguard added / instrument added (target <= {TARGET_START_RATIO})",
+    ]
+
+
+def render(
+    results: Mapping[str, Any],
+    hook: HookResult,
+    parents: Sequence[ParentResult],
+    starts: Sequence[StartResult],
+) -> str:
+    meta = results["meta"]
+    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+    lines = [
+        f"otel-autoguard bench: {versions}; {meta['cpus']} CPUs",
+        "",
+        *render_hook(hook),
+        "",
+        *render_parents(parents, meta["runs_parent"]),
+        "",
+        *render_start(starts, meta["runs_start"]),
+    ]
+    if not meta["same_packages"]:
+        lines += ["", "  warning: venv A and venv B differ in more than otel-autoguard"]
+    lines += ["", f"  leftover processes: {meta['leftover_processes'] or 'none'}"]
+    return "\n".join(lines)
+
+
+def write_json(results: Mapping[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+# ----------------------------------------------------------------------------- main
+
+
+@contextlib.contextmanager
+def work_directory(requested: Path | None, reuse: bool) -> Iterator[Path]:
+    """The given directory, a fixed one to reuse, or a temp dir removed afterwards."""
+    if requested is not None or reuse:
+        path = requested or Path(tempfile.gettempdir()) / "otel-autoguard-bench"
+        path.mkdir(parents=True, exist_ok=True)
+        yield path.resolve()
+        return
+    path = Path(tempfile.mkdtemp(prefix="otel-autoguard-bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def leftover_processes(workdir: Path) -> list[int]:
+    """Any process still running app.py from this work dir (there should be none)."""
+    marker = str(workdir / "app" / "app.py").encode()
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if marker in cmdline.read_bytes().split(b"\0"):
+                found.append(int(cmdline.parent.name))
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    receiver = start_receiver()
+    try:
+        with work_directory(args.workdir, args.reuse) as workdir:
+            setup = prepare(workdir, args.python, args.reuse)
+            apps = launchers(setup, receiver.endpoint)
+            hook = measure_inert_hook(setup, args.runs)
+            parents = measure_reloader_parent(setup, apps, args.runs_parent)
+            starts = measure_start(setup, apps, args.runs_start)
+            meta = {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "versions": setup.versions,
+                "same_packages": setup.same_packages,
+                "runs": args.runs,
+                "runs_parent": args.runs_parent,
+                "runs_start": args.runs_start,
+                "leftover_processes": leftover_processes(workdir),
+            }
+    finally:
+        receiver.stop()
+    results: dict[str, Any] = {
+        "meta": meta,
+        "inert_hook": dataclasses.asdict(hook),
+        "reloader_parent": [dataclasses.asdict(p) for p in parents],
+        "start_to_first_200": [dataclasses.asdict(s) for s in starts],
+    }
+    table = render(results, hook, parents, starts)
+    results["table"] = table
+    write_json(results)
+    print()
+    print(table)
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import os
+import pkgutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from otel_autoguard import _boundary, _imports, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pth_is_one_env_gated_import_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = (ROOT / "hook" / "otel_autoguard.pth").read_text().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("import os; ")
+    for name in [k for k in os.environ if k.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.delitem(sys.modules, "otel_autoguard._hook", raising=False)
+    # site exec()s the line: with no OTEL_ variable it imports nothing of ours.
+    exec(lines[0], {})
+    assert "otel_autoguard._hook" not in sys.modules
+    monkeypatch.setenv("OTEL_AUTOGUARD_ENABLED", "false")
+    exec(lines[0], {})
+    assert "otel_autoguard._hook" in sys.modules
+
+
+def test_start_file_names_a_real_callable() -> None:
+    # PEP 829: each non-comment line is `pkg.mod:callable`, resolved with pkgutil.resolve_name.
+    entries = [
+        line.strip()
+        for line in (ROOT / "hook" / "otel_autoguard.start").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert entries == ["otel_autoguard._hook:start"]
+    assert callable(pkgutil.resolve_name(entries[0]))
+
+
+def test_guard_reports_one_line_and_carries_on(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings({"OTEL_EXPORTER_OTLP_HEADERS": "key=topsecret"})
+    with _boundary.guard(settings, "doing a thing"):
+        raise RuntimeError("bad\nthing with topsecret")
+    err = capsys.readouterr().err
+    assert err == (
+        "otel-autoguard: doing a thing failed (RuntimeError: bad thing with [REDACTED]); "
+        "telemetry is off in this process\n"
+    )
+
+
+def test_strict_guard_reraises(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings({"OTEL_AUTOGUARD_STRICT": "true"})
+    with pytest.raises(RuntimeError), _boundary.guard(settings, "x"):
+        raise RuntimeError("boom")
+    assert capsys.readouterr().err.startswith("otel-autoguard: x failed")
+
+
+def test_when_imported_runs_after_the_module_and_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "autoguard_probe_mod.py").write_text("VALUE = 41\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen: list[int] = []
+    _imports.when_imported("autoguard_probe_mod", lambda m: seen.append(m.VALUE + 1))
+    import autoguard_probe_mod  # type: ignore[import-not-found]
+
+    assert seen == [42]
+    assert autoguard_probe_mod.__spec__.loader.__class__.__name__ == "SourceFileLoader"
+    # Already imported: the callback runs at once.
+    _imports.when_imported("autoguard_probe_mod", lambda m: seen.append(0))
+    assert seen == [42, 0]
+    sys.modules.pop("autoguard_probe_mod")

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+
+from otel_autoguard import Role, detect_role
+
+PY = "/app/.venv/bin/python"
+
+CASES = [
+    # (environ, argv, role, reason contains)
+    ({}, [PY, "app.py"], Role.DEFER, "app: role unknown at start"),
+    ({}, [PY, "-u", "-X", "dev", "/srv/app.py", "--port", "1"], Role.DEFER, "app:"),
+    ({"WERKZEUG_RUN_MAIN": "true"}, [PY, "app.py"], Role.SERVE, "WERKZEUG_RUN_MAIN=true"),
+    ({"WERKZEUG_RUN_MAIN": "false"}, [PY, "app.py"], Role.DEFER, "role unknown"),
+    ({"WERKZEUG_RUN_MAIN": "true"}, [PY, "-m", "pip", "list"], Role.SERVE, "reloader child"),
+    ({}, [PY, "/v/bin/flask", "run"], Role.DEFER, "flask run"),
+    ({}, [PY, "/v/bin/flask", "--app", "run", "run", "--debug"], Role.DEFER, "flask run"),
+    ({}, [PY, "/v/bin/flask", "--app=x:create_app()", "run"], Role.DEFER, "flask run"),
+    ({}, [PY, "/v/bin/flask", "-A", "routes", "--debug", "run"], Role.DEFER, "flask run"),
+    ({}, [PY, "-m", "flask", "--app", "app", "run"], Role.DEFER, "flask run"),
+    ({}, [PY, "-mflask", "run"], Role.DEFER, "flask run"),
+    ({}, [PY, "/v/bin/flask", "--app", "app", "routes"], Role.SKIP, "flask routes"),
+    ({}, [PY, "/v/bin/flask", "shell"], Role.SKIP, "flask shell"),
+    ({}, [PY, "/v/bin/flask"], Role.SKIP, "flask (no command)"),
+    ({}, [PY, "/v/bin/pip", "install", "x"], Role.SKIP, "pip never serves"),
+    ({}, [PY, "/v/bin/pip3.11", "install", "x"], Role.SKIP, "pip never serves"),
+    ({}, [PY, "-m", "pip", "install", "x"], Role.SKIP, "pip never serves"),
+    ({}, [PY, "-m", "pip._internal", "list"], Role.SKIP, "pip never serves"),
+    ({}, [PY, "/v/bin/pytest", "-q"], Role.SKIP, "pytest never serves"),
+    ({}, [PY, "/v/bin/py.test"], Role.SKIP, "py.test never serves"),
+    ({}, [PY, "-m", "pytest"], Role.SKIP, "pytest never serves"),
+    ({}, [PY, "-m", "venv", "x"], Role.SKIP, "venv never serves"),
+    ({}, [PY], Role.SKIP, "interactive"),
+    ({}, [PY, "-i"], Role.SKIP, "interactive"),
+    (
+        {},
+        [
+            PY,
+            "-c",
+            "from multiprocessing.spawn import spawn_main; spawn_main()",
+            "--multiprocessing-fork",
+        ],
+        Role.SKIP,
+        "multiprocessing",
+    ),
+    (
+        {},
+        [PY, "-c", "from multiprocessing.resource_tracker import main;main(5)"],
+        Role.SKIP,
+        "multiprocessing",
+    ),
+    ({}, [PY, "-c", "import app; app.app.run()"], Role.DEFER, "-c: role unknown"),
+    ({}, [PY, "-W", "error", "app.py"], Role.DEFER, "app:"),
+    ({}, [PY, "/srv/mypkg/__main__.py"], Role.DEFER, "mypkg:"),
+    ({}, [PY, "-"], Role.DEFER, "-:"),
+]
+
+
+@pytest.mark.parametrize(("environ", "argv", "role", "reason"), CASES)
+def test_detect_role(environ: dict[str, str], argv: list[str], role: Role, reason: str) -> None:
+    decision = detect_role(environ, argv)
+    assert decision.role is role
+    assert reason in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("override", "role"), [("serve", Role.SERVE), ("skip", Role.SKIP), ("auto", Role.SKIP)]
+)
+def test_override_wins(override: str, role: Role) -> None:
+    decision = detect_role({}, [PY, "-m", "pip"], override=override)
+    assert decision.role is role
+    if override != "auto":
+        assert decision.reason == f"OTEL_AUTOGUARD_ROLE={override}"
+
+
+def test_role_prints_as_its_value() -> None:
+    assert str(Role.RELOADER_PARENT) == "reloader-parent"
