@@ -40,14 +40,12 @@ def begin(settings: Settings, decision: Decision) -> None:
     if decision.role is Role.SKIP:
         _boundary.debug(settings, f"role=skip reason={decision.reason!r} action=none")
         return
-    from . import _servers
-
-    with _boundary.guard(settings, "instrumenting libraries"):
-        _otel.instrument(settings)
-        _servers.install(settings)
-        if decision.role is Role.SERVE:
-            _configure(decision.reason)
-            return
+    if decision.role is Role.SERVE:
+        # The order opentelemetry-instrument uses: SDK first, then instrumentors.
+        if _configure(decision.reason):
+            _instrument_and_watch(settings)
+        return
+    if _instrument_and_watch(settings):
         _boundary.debug(
             settings,
             f"role=defer reason={decision.reason!r} action=instrumented; "
@@ -55,12 +53,23 @@ def begin(settings: Settings, decision: Decision) -> None:
         )
 
 
-def _configure(reason: str) -> None:
+def _instrument_and_watch(settings: Settings) -> bool:
+    from . import _servers
+
+    with _boundary.guard(settings, "instrumenting libraries"):
+        _otel.instrument(settings)
+        _servers.install(settings)
+        return True
+    return False
+
+
+def _configure(reason: str) -> bool:
+    """Configure the SDK once per process; False when that failed (already reported)."""
     global _configured, _role
     assert _settings is not None
     with _lock:
         if _configured:
-            return
+            return True
         _configured = True
         _role = Role.SERVE
         with _boundary.guard(_settings, "configuring the OpenTelemetry SDK"):
@@ -71,6 +80,8 @@ def _configure(reason: str) -> None:
                 _settings,
                 f"role=serve reason={reason!r} action=configured (configurator {configurator!r})",
             )
+            return True
+        return False
 
 
 def serving(source: str) -> None:

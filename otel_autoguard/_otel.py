@@ -22,6 +22,7 @@ from ._settings import BUILTIN_SAMPLERS, CONFIGURATOR, TRACES_SAMPLER, Settings
 _GRPC_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc"
 _SAMPLER_GROUP = "opentelemetry_traces_sampler"
 _CONFIGURATOR_GROUP = "opentelemetry_configurator"
+_STOCK_DISTRO = "opentelemetry.distro:OpenTelemetryDistro"
 
 _distro: Any = None
 
@@ -89,6 +90,7 @@ def _quiet_export_failures(settings: Settings) -> None:
 
 
 def _distro_instance(settings: Settings) -> Any:
+    """The installed distro, configured (it sets the SDK's environment defaults)."""
     global _distro
     if _distro is None:
         from opentelemetry.instrumentation.auto_instrumentation._load import _load_distro
@@ -102,12 +104,33 @@ def _distro_instance(settings: Settings) -> Any:
     return _distro
 
 
+def _instrumenting_distro(settings: Settings) -> Any:
+    """The distro that loads instrumentors, without importing the SDK when possible.
+
+    OpenTelemetry's own distro does not change how instrumentors load (it inherits
+    ``BaseDistro.load_instrumentor``), but importing it imports the SDK. A process
+    that may never serve (a reloader parent) uses ``DefaultDistro`` in its stead
+    and keeps the SDK out of memory; any other distro is loaded and used.
+    """
+    if _distro is not None:
+        return _distro
+    from opentelemetry.instrumentation.distro import DefaultDistro
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    for entry_point in entry_points(group="opentelemetry_distro"):
+        if settings.distro in (None, entry_point.name):
+            if entry_point.value.replace(" ", "") == _STOCK_DISTRO:
+                return DefaultDistro()
+            return _distro_instance(settings)
+    return DefaultDistro()
+
+
 def instrument(settings: Settings) -> None:
-    """Load the distro and apply every installed instrumentor, once per process."""
+    """Apply every installed instrumentor (entry points), as opentelemetry-instrument does."""
     from opentelemetry.instrumentation.auto_instrumentation._load import _load_instrumentors
 
     with _otel_warnings(settings):
-        _load_instrumentors(_distro_instance(settings))
+        _load_instrumentors(_instrumenting_distro(settings))
 
 
 def _entry_point_names(group: str) -> set[str]:

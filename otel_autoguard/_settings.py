@@ -23,6 +23,7 @@ SDK_DISABLED = "OTEL_SDK_DISABLED"
 TRACES_SAMPLER = "OTEL_TRACES_SAMPLER"
 RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
 CONFIGURATOR = "OTEL_PYTHON_CONFIGURATOR"
+DISTRO = "OTEL_PYTHON_DISTRO"
 WERKZEUG_RUN_MAIN = "WERKZEUG_RUN_MAIN"
 ACTIVATING = (
     "OTEL_SERVICE_NAME",
@@ -71,6 +72,7 @@ class Settings:
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
     traces_sampler: str | None = None
     configurator: str | None = None
+    distro: str | None = None
     endpoint: str = "http://localhost:4318"
     endpoint_source: str = "the default"
     werkzeug_child: bool = False
@@ -188,6 +190,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         stop_timeout=_parse_timeout(environ, problems),
         traces_sampler=sampler,
         configurator=environ.get(CONFIGURATOR, "").strip() or None,
+        distro=environ.get(DISTRO) or None,
         **_endpoint(environ),
         werkzeug_child=environ.get(WERKZEUG_RUN_MAIN) == "true",
         protocol_set=any(environ.get(name, "").strip() for name in PROTOCOLS),

@@ -11,12 +11,16 @@ from tests.support.procs import APPS, Proc, Venv, build_wheel, make_venv
 from tests.support.receiver import Receiver
 
 
+# The apps run inside their own venvs; test_in_app.py is run there by a test.
+collect_ignore = ["apps"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+
 
 # What the app venv gets besides the wheel (which brings Flask and OpenTelemetry).
 APP_EXTRAS = ("pytest",)

@@ -76,7 +76,9 @@ def test_requests_are_traced_by_the_child_only(
 
 def _reloads(procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver) -> None:
     k = 3
-    proc, port = start(procs, venv, app_dir, receiver, "app.py")
+    # A long batch delay keeps every span queued until its child exits: a reload
+    # that did not flush would lose them.
+    proc, port = start(procs, venv, app_dir, receiver, "app.py", OTEL_BSP_SCHEDULE_DELAY="60000")
     proc.wait_configured(1)
     for i in range(k + 1):
         if i:
@@ -84,6 +86,7 @@ def _reloads(procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver) -
         child = proc.configured_pids()[-1]
         for _ in range(N):
             assert f"pid {child}" in get(port)
+        assert len(receiver.server_spans()) == N * i, "exported before its child exited"
     proc.signal(signal.SIGTERM, group=False)
     assert proc.wait() == 0
 
