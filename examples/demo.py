@@ -51,8 +51,11 @@ def run_demo(work: Path) -> int:
     port = free_port()
     env = otel_env(receiver.endpoint, PORT=str(port), OTEL_SERVICE_NAME="demo-shop")
     print(f"receiver on {receiver.endpoint}; running `python app.py` (debug=True) on :{port}")
-    print("environment: OTEL_SERVICE_NAME=demo-shop OTEL_EXPORTER_OTLP_ENDPOINT="
-          f"{receiver.endpoint} OTEL_AUTOGUARD_DEBUG=true\n", flush=True)
+    print(
+        "environment: OTEL_SERVICE_NAME=demo-shop OTEL_EXPORTER_OTLP_ENDPOINT="
+        f"{receiver.endpoint} OTEL_AUTOGUARD_DEBUG=true\n",
+        flush=True,
+    )
     proc = Proc([venv.python, "app.py"], app_dir, env, work / "app.log")
     try:
         wait_port(port, proc)
@@ -91,9 +94,11 @@ def report(proc: Proc, receiver: Receiver) -> int:
     expected = 2 * REQUESTS_PER_CHILD
     ok = len(spans) == expected and len({s.span_id for s in spans}) == expected
     ok = ok and proc.pid not in per_pid and len(per_pid) == 2
-    print(f"\n{expected} requests -> {len(spans)} server spans, "
-          f"{len({s.span_id for s in spans})} distinct, from {len(per_pid)} serving children; "
-          f"reloader parent {proc.pid} exported {per_pid.get(proc.pid, 0)}.")
+    print(
+        f"\n{expected} requests -> {len(spans)} server spans, "
+        f"{len({s.span_id for s in spans})} distinct, from {len(per_pid)} serving children; "
+        f"reloader parent {proc.pid} exported {per_pid.get(proc.pid, 0)}."
+    )
     print("OK" if ok else "UNEXPECTED RESULT")
     return 0 if ok else 1
 

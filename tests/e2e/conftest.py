@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +9,6 @@ import pytest
 
 from tests.support.procs import APPS, Proc, Venv, build_wheel, make_venv
 from tests.support.receiver import Receiver
-
 
 # The apps run inside their own venvs; test_in_app.py is run there by a test.
 collect_ignore = ["apps"]
@@ -28,15 +27,15 @@ APP_EXTRAS = ("pytest",)
 
 def _pyenv_python(version: str) -> str:
     """The newest pyenv-installed CPython of a minor version, e.g. 3.9 -> 3.9.18."""
-    bare = subprocess.run(
-        ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
-    ).stdout.split()
-    matches = [v for v in bare if v.startswith(f"{version}.") and v[len(version) + 1 :].isdigit()]
-    if not matches:
-        pytest.fail(f"CPython {version} is not installed with pyenv (see .ci/run)")
-    best = max(matches, key=lambda v: int(v.rsplit(".", 1)[1]))
-    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True)
-    return f"{root.stdout.strip()}/versions/{best}/bin/python"
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    found = []
+    for path in root.glob(f"{version}.*/bin/python"):
+        patch = path.parent.parent.name[len(version) + 1 :]
+        if patch.isdigit():
+            found.append((int(patch), str(path)))
+    if not found:
+        pytest.fail(f"CPython {version} is not installed with pyenv under {root}")
+    return max(found)[1]
 
 
 @pytest.fixture(scope="session")
