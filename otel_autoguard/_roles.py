@@ -142,7 +142,7 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
     ):
         return Decision(Role.SKIP, "multiprocessing helper process")
     if program.kind == "interactive":
-        return Decision(Role.SKIP, "interactive interpreter")
+        return Decision(Role.SKIP, "interactive interpreter (or a program read from stdin)")
     tool = _tool_name(program)
     if tool in TOOLS:
         return Decision(Role.SKIP, f"{tool} never serves requests")

@@ -1,0 +1,102 @@
+"""The role table's remaining rows: scripts, multiprocessing helpers, overrides."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from tests.support.procs import Proc, Venv, free_port, get, otel_env, run, wait_port
+from tests.support.receiver import Receiver
+
+NO_SDK = "tracer=none meter=none logger=none"
+
+
+def debug_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("otel-autoguard: pid=")]
+
+
+def test_a_script_that_never_serves_is_never_configured(
+    venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    out = run(
+        [venv.python, "-c", "import app; print(app.app.name)"],
+        cwd=app_dir,
+        env=otel_env(receiver.endpoint),
+    )
+    assert out.stdout.strip() == "app"
+    (start, end) = debug_lines(out.stderr)
+    assert "role=defer reason='-c: role unknown at start" in start
+    assert f"exit role=defer {NO_SDK} threads=MainThread" in end
+    assert receiver.data.requests == {}
+
+
+def test_multiprocessing_helpers_are_skipped(venv: Venv, app_dir: Path, receiver: Receiver) -> None:
+    out = run([venv.python, "mp.py"], cwd=app_dir, env=otel_env(receiver.endpoint))
+    assert out.stdout.strip() == "result 42"
+    lines = debug_lines(out.stderr)
+    pids = {line.split()[1] for line in lines}
+    assert len(pids) >= 2  # the script and its spawn child (and maybe the resource tracker)
+    helpers = [
+        line for line in lines if "role=skip reason='multiprocessing helper process'" in line
+    ]
+    assert len(helpers) == len(pids) - 1
+    assert not any("action=configured" in line for line in lines)
+    assert all(NO_SDK in line for line in lines if " exit " in line)
+
+
+def test_role_override_serve_configures_at_start(
+    venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    out = run(
+        [venv.python, "-c", "import app"],
+        cwd=app_dir,
+        env=otel_env(receiver.endpoint, OTEL_AUTOGUARD_ROLE="serve"),
+    )
+    (start, end) = debug_lines(out.stderr)
+    assert "role=serve reason='OTEL_AUTOGUARD_ROLE=serve' action=configured" in start
+    assert "exit role=serve tracer=TracerProvider" in end
+
+
+def test_role_override_skip_and_disabled_flask_instrumentation(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    for extra, configured in (
+        ({"OTEL_AUTOGUARD_ROLE": "skip"}, False),
+        ({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "flask"}, True),
+    ):
+        port = free_port()
+        env = otel_env(receiver.endpoint, PORT=str(port), **extra)
+        proc = Proc([venv.python, "app.py", "nodebug"], app_dir, env, app_dir / "s.log")
+        procs.append(proc)
+        wait_port(port, proc)
+        for _ in range(3):
+            get(port)
+        time.sleep(1)
+        proc.signal(signal.SIGINT, group=True)
+        assert proc.wait() == 0
+        assert bool(proc.configured_pids()) is configured, proc.output()
+        assert receiver.server_spans() == []
+
+
+def test_secrets_never_reach_stderr(procs: list[Proc], venv: Venv, app_dir: Path) -> None:
+    port = free_port()
+    closed = f"http://scott:tiger-pass@127.0.0.1:{free_port()}"
+    env = otel_env(
+        closed,
+        PORT=str(port),
+        OTEL_EXPORTER_OTLP_HEADERS="api-key=hunter2-secret,x-tenant=acme-tenant",
+        OTEL_EXPORTER_OTLP_TIMEOUT="1",
+        OTEL_AUTOGUARD_ENABLED="sure",
+    )
+    proc = Proc([venv.python, "app.py", "nodebug"], app_dir, env, app_dir / "s.log")
+    procs.append(proc)
+    wait_port(port, proc)
+    get(port)
+    proc.wait_until(lambda: "cannot export to" in proc.output(), "the export failure line")
+    proc.signal(signal.SIGINT, group=True)
+    proc.wait(60)
+    output = proc.output()
+    assert "cannot export to http://[REDACTED]@127.0.0.1:" in output
+    for secret in ("tiger-pass", "hunter2-secret", "acme-tenant", "scott"):
+        assert secret not in output
