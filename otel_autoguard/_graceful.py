@@ -9,10 +9,12 @@ leaves exactly as Werkzeug would. A second stop request kills the child at once.
 
 from __future__ import annotations
 
+import functools
 import signal
 import subprocess
 import time
-from typing import Any
+from types import FrameType
+from typing import Any, Callable
 
 from . import _boundary
 from ._settings import STOP_TIMEOUT, Settings
@@ -46,7 +48,7 @@ def _stop(proc: subprocess.Popen[Any], exc: BaseException, settings: Settings) -
     sig = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
     if proc.poll() is None:
         # The child may have had the signal already (Ctrl-C reaches the whole
-        # process group); it ignores repeats while it flushes.
+        # process group); it ignores repeats (stop_once).
         proc.send_signal(sig)
     deadline = time.monotonic() + settings.stop_timeout
     while True:
@@ -67,11 +69,41 @@ def _stop(proc: subprocess.Popen[Any], exc: BaseException, settings: Settings) -
     proc.wait()
 
 
-def hold_stop_signals() -> None:
-    """In a reloader child at exit: let repeated stop signals not cut the final flush.
+def stop_once() -> None:
+    """In a reloader child: the first stop signal stops it; repeats are ignored.
 
-    Registered with ``atexit`` after the SDK's own handlers, so it runs before
-    they flush. The parent bounds how long it waits and kills the child after.
+    Ctrl-C reaches the whole process group and the parent passes it on as well;
+    a second signal would cut short the child's own shutdown and the final flush.
+    A second stop request still works: the parent then kills the child.
     """
     for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if callable(previous):
+            signal.signal(sig, functools.partial(_first_stop, previous))
+
+
+def _first_stop(
+    previous: Callable[[int, FrameType | None], Any], signum: int, frame: FrameType | None
+) -> None:
+    _hold_stop_signals()
+    previous(signum, frame)
+
+
+def _hold_stop_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+
+
+def flush_at_exit(settings: Settings) -> None:
+    """In a reloader child at exit, before the SDK's own exit handlers run.
+
+    Those shut down logs, then metrics, then traces, each export bounded by the
+    exporter's timeout; the parent waits only so long. Flush spans first.
+    """
+    with _boundary.guard(settings, "flushing spans at exit"):
+        _hold_stop_signals()
+        from opentelemetry import trace
+
+        flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+        if flush is not None:
+            flush(int(settings.stop_timeout * 1000))

@@ -23,7 +23,10 @@ def _argv() -> list[str]:
             raw = f.read()
         return [os.fsdecode(arg) for arg in raw.split(b"\0")[:-1]]
     except OSError:
-        return [sys.executable, *sys.argv]
+        args = list(sys.argv)
+        if args[:1] == ["-m"]:
+            args[:1] = ["-m", "<unknown module>"]  # not a guess at what runs
+        return [sys.executable, *args]
 
 
 def start() -> None:
@@ -35,9 +38,11 @@ def start() -> None:
     from . import _boundary
     from ._settings import load_settings
 
-    settings = None
-    with _boundary.guard(settings, "starting"):
+    with _boundary.guard(None, "reading the environment"):
         settings = load_settings(os.environ)
+    if _boundary.last_error is not None:
+        return
+    with _boundary.guard(settings, "starting"):
         for problem in settings.problems:
             _boundary.emit(settings, problem)
         if not settings.active:
@@ -46,4 +51,5 @@ def start() -> None:
         from . import _lifecycle
         from ._roles import detect_role
 
-        _lifecycle.begin(settings, detect_role(os.environ, _argv(), override=settings.role))
+        decision = detect_role(os.environ, _argv(), ppid=os.getppid(), override=settings.role)
+        _lifecycle.begin(settings, decision)

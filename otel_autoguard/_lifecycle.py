@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 
 from . import _boundary, _graceful, _otel
@@ -17,6 +18,7 @@ from ._settings import Settings
 
 _settings: Settings | None = None
 _role: Role | None = None
+_reloader_child = False
 _configured = False
 _lock = threading.Lock()
 
@@ -33,8 +35,8 @@ if hasattr(os, "register_at_fork"):
 
 def begin(settings: Settings, decision: Decision) -> None:
     """Act on the start-time decision. Called once per process by the hook."""
-    global _settings, _role
-    _settings, _role = settings, decision.role
+    global _settings, _role, _reloader_child
+    _settings, _role, _reloader_child = settings, decision.role, decision.reloader_child
     if settings.debug:
         atexit.register(_report_exit)
     if decision.role is Role.SKIP:
@@ -74,8 +76,12 @@ def _configure(reason: str) -> bool:
         _role = Role.SERVE
         with _boundary.guard(_settings, "configuring the OpenTelemetry SDK"):
             configurator = _otel.configure_sdk(_settings)
-            if _settings.werkzeug_child:
-                atexit.register(_graceful.hold_stop_signals)
+            if _reloader_child:
+                # Registered after the SDK's own exit handlers, so it runs first.
+                atexit.register(_graceful.flush_at_exit, _settings)
+            from . import _servers
+
+            _servers.configured(_settings)
             _boundary.debug(
                 _settings,
                 f"role=serve reason={reason!r} action=configured (configurator {configurator!r})",
@@ -88,16 +94,29 @@ def serving(source: str) -> None:
     """A server loop is starting in this process: configure, once."""
     if _settings is None or _configured or _role in (Role.SKIP, Role.RELOADER_PARENT):
         return
+    if "_pytest" in sys.modules:
+        # A test suite's live server (pytest-xdist workers start as `python -c`).
+        _set_role(Role.SKIP, f"{source}, but pytest runs in this process", "none")
+        return
     _configure(source)
 
 
 def reloader_parent(reason: str) -> None:
     """This process only watches files and restarts a serving child."""
-    global _role
     if _settings is None or _configured:
         return
-    _role = Role.RELOADER_PARENT
-    _boundary.debug(_settings, f"role=reloader-parent reason={reason!r} action=idle")
+    _set_role(Role.RELOADER_PARENT, reason, "idle")
+
+
+def _set_role(role: Role, reason: str, action: str) -> None:
+    global _role
+    _role = role
+    if _settings is not None:
+        _boundary.debug(_settings, f"role={role} reason={reason!r} action={action}")
+
+
+def is_reloader_child() -> bool:
+    return _reloader_child
 
 
 def settings() -> Settings | None:

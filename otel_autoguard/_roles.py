@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from ._settings import RELOADER_PID, WERKZEUG_RUN_MAIN
+
 
 class Role(str, enum.Enum):
     SERVE = "serve"
@@ -31,6 +33,8 @@ class Role(str, enum.Enum):
 class Decision(NamedTuple):
     role: Role
     reason: str
+    reloader_child: bool = False
+    """The serving child of a Werkzeug reloader whose parent runs otel-autoguard."""
 
 
 # Programs that never serve requests, by module or script name.
@@ -50,7 +54,6 @@ TOOLS = frozenset(
         "pydoc",
         "mypy",
         "ruff",
-        "coverage",
         "nox",
         "tox",
         "hatch",
@@ -61,8 +64,12 @@ TOOLS = frozenset(
     }
 )
 
+# Flask's own commands that never serve; a custom command (an extension's) might.
+FLASK_TOOLS = frozenset({"routes", "shell", None})
+
 _OPTS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
 _FLASK_OPTS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
+_OTEL_INSTRUMENT_DIR = "opentelemetry/instrumentation/auto_instrumentation"
 
 
 class _Program(NamedTuple):
@@ -120,21 +127,54 @@ def _flask_command(args: Sequence[str]) -> str | None:
     return None
 
 
+def is_reloader_child(environ: Mapping[str, str], ppid: int | None) -> bool:
+    """The process a Werkzeug reloader parent running otel-autoguard started.
+
+    ``WERKZEUG_RUN_MAIN`` alone is not enough: every process the serving child
+    starts inherits it. The parent records its pid (``OTEL_AUTOGUARD_RELOADER_PID``),
+    so only its direct child matches.
+    """
+    return (
+        environ.get(WERKZEUG_RUN_MAIN) == "true"
+        and ppid is not None
+        and environ.get(RELOADER_PID) == str(ppid)
+    )
+
+
+def _under_opentelemetry_instrument(environ: Mapping[str, str]) -> bool:
+    return any(
+        entry.rstrip("/").endswith(_OTEL_INSTRUMENT_DIR)
+        for entry in environ.get("PYTHONPATH", "").split(":")
+    )
+
+
 def detect_role(  # noqa: PLR0911 - one return per rule reads best
-    environ: Mapping[str, str], argv: Sequence[str], *, override: str = "auto"
+    environ: Mapping[str, str],
+    argv: Sequence[str],
+    *,
+    ppid: int | None = None,
+    override: str = "auto",
 ) -> Decision:
     """Classify a process from its environment and original command line.
 
     ``argv`` is the interpreter's own command line (``sys.orig_argv``: the
-    executable, its options, then the program and its arguments). ``override``
-    is the parsed ``OTEL_AUTOGUARD_ROLE`` (``auto``, ``serve`` or ``skip``).
+    executable, its options, then the program and its arguments); ``ppid`` the
+    parent's pid. ``override`` is the parsed ``OTEL_AUTOGUARD_ROLE`` (``auto``,
+    ``serve`` or ``skip``).
     """
     if override == "serve":
         return Decision(Role.SERVE, "OTEL_AUTOGUARD_ROLE=serve")
     if override == "skip":
         return Decision(Role.SKIP, "OTEL_AUTOGUARD_ROLE=skip")
-    if environ.get("WERKZEUG_RUN_MAIN") == "true":
-        return Decision(Role.SERVE, "Werkzeug reloader child (WERKZEUG_RUN_MAIN=true)")
+    if _under_opentelemetry_instrument(environ):
+        return Decision(
+            Role.SKIP,
+            "opentelemetry-instrument's sitecustomize is on PYTHONPATH and sets up this process",
+        )
+    if is_reloader_child(environ, ppid):
+        return Decision(
+            Role.SERVE, "Werkzeug reloader child (WERKZEUG_RUN_MAIN=true)", reloader_child=True
+        )
 
     program = _parse_interpreter_argv(argv)
     if "--multiprocessing-fork" in program.args or (
@@ -142,17 +182,17 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
     ):
         return Decision(Role.SKIP, "multiprocessing helper process")
     if program.kind == "interactive":
-        return Decision(Role.SKIP, "interactive interpreter (or a program read from stdin)")
+        return Decision(Role.SKIP, "no program given (interactive, or read from stdin)")
     tool = _tool_name(program)
     if tool in TOOLS:
         return Decision(Role.SKIP, f"{tool} never serves requests")
     if tool == "flask":
         command = _flask_command(program.args)
-        if command == "run":
-            return Decision(
-                Role.DEFER, "flask run: serving is settled when the Werkzeug server starts"
-            )
-        return Decision(Role.SKIP, f"flask {command or '(no command)'} does not serve requests")
+        if command in FLASK_TOOLS:
+            return Decision(Role.SKIP, f"flask {command or '(no command)'} does not serve requests")
+        return Decision(
+            Role.DEFER, f"flask {command}: serving is settled when a server starts in this process"
+        )
     shown = program.name if program.kind != "command" else "-c"
     return Decision(
         Role.DEFER,

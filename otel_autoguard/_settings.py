@@ -25,6 +25,8 @@ RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
 CONFIGURATOR = "OTEL_PYTHON_CONFIGURATOR"
 DISTRO = "OTEL_PYTHON_DISTRO"
 WERKZEUG_RUN_MAIN = "WERKZEUG_RUN_MAIN"
+# Set by a reloader parent for its child (see _roles.is_reloader_child); internal.
+RELOADER_PID = "OTEL_AUTOGUARD_RELOADER_PID"
 ACTIVATING = (
     "OTEL_SERVICE_NAME",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -50,9 +52,11 @@ BUILTIN_SAMPLERS = (
     "parentbased_traceidratio",
 )
 ROLES = ("auto", "serve", "skip")
-DEFAULT_STOP_TIMEOUT = 10.0
+DEFAULT_STOP_TIMEOUT = 20.0
 
+# User info ("user:password@") and query strings ("?api_key=…") of URLs in messages.
 _URL_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
+_URL_QUERY = re.compile(r"(\w+://[^\s?#]*)\?[^\s#'\"]*")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _BOOL_ACCEPTED = "true/false (also 1/0, yes/no, on/off)"
@@ -75,7 +79,6 @@ class Settings:
     distro: str | None = None
     endpoint: str = "http://localhost:4318"
     endpoint_source: str = "the default"
-    werkzeug_child: bool = False
     protocol_set: bool = False
     has_resource_instance_id: bool = False
     secrets: tuple[str, ...] = ()
@@ -85,7 +88,8 @@ class Settings:
         """Replace every secret value (and each of its parts) and URL credentials."""
         for secret in self.secrets:
             text = text.replace(secret, "[REDACTED]")
-        return _URL_CREDENTIALS.sub(r"\1[REDACTED]@", text)
+        text = _URL_CREDENTIALS.sub(r"\1[REDACTED]@", text)
+        return _URL_QUERY.sub(r"\1?[REDACTED]", text)
 
 
 def _parse_bool(
@@ -134,12 +138,14 @@ def _parse_timeout(environ: Mapping[str, str], problems: list[str]) -> float:
 def _secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
     found: set[str] = set()
     for name, value in environ.items():
-        if name.startswith("OTEL_") and name.endswith(SECRET_SUFFIX) and value.strip():
-            found.add(value.strip())
-            for pair in value.split(","):
-                _, _, header_value = pair.partition("=")
-                if len(header_value.strip()) >= 3:
-                    found.add(header_value.strip())
+        if not (name.startswith("OTEL_") and name.endswith(SECRET_SUFFIX)):
+            continue
+        # The whole value, each element, and each element's value: a malformed
+        # element ("Authorization: Bearer x") is as secret as a well-formed one.
+        for part in (value, *value.split(",")):
+            for piece in (part, re.split(r"[=:]", part, maxsplit=1)[-1]):
+                if len(piece.strip()) >= 3:
+                    found.add(piece.strip())
     # Longest first, so a whole value is replaced before its parts.
     return tuple(sorted(found, key=len, reverse=True))
 
@@ -192,7 +198,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         configurator=environ.get(CONFIGURATOR, "").strip() or None,
         distro=environ.get(DISTRO) or None,
         **_endpoint(environ),
-        werkzeug_child=environ.get(WERKZEUG_RUN_MAIN) == "true",
         protocol_set=any(environ.get(name, "").strip() for name in PROTOCOLS),
         has_resource_instance_id="service.instance.id="
         in environ.get(RESOURCE_ATTRIBUTES, "").replace(" ", ""),

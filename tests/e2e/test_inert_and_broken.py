@@ -118,7 +118,7 @@ def test_malformed_values_are_named_and_the_app_is_traced(
         "otel-autoguard: OTEL_AUTOGUARD_ENABLED='maybe' is not valid; accepted: true/false "
         "(also 1/0, yes/no, on/off); deciding as if unset",
         "otel-autoguard: OTEL_AUTOGUARD_STOP_TIMEOUT='soon' is not valid; accepted: a number "
-        "of seconds > 0; using 10",
+        "of seconds > 0; using 20",
         "otel-autoguard: OTEL_TRACES_SAMPLER='sometimes' is not a known sampler; accepted: "
         "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, "
         "parentbased_traceidratio, or a name in the opentelemetry_traces_sampler entry-point "

@@ -153,3 +153,72 @@ def test_stop_loses_nothing_with_a_slow_collector(
         assert "killed" not in proc.output()
     finally:
         receiver.stop()
+
+
+def test_processes_the_child_starts_are_not_servers(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    proc, port = start(procs, venv, app_dir, receiver, "app.py")
+    (child,) = proc.wait_configured(1)
+    helper = int(get(port, "/subprocess").split()[-1])
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait() == 0
+    # The helper inherited WERKZEUG_RUN_MAIN=true, but its parent is the child.
+    helper_lines = [text for pid, text in proc.debug() if pid == helper]
+    assert helper_lines[0].startswith("role=defer reason='-c: role unknown at start")
+    assert helper_lines[-1].startswith(f"exit role=defer {NO_SDK}")
+    assert proc.configured_pids() == [child]
+
+
+def test_a_repeated_ctrl_c_does_not_cut_the_apps_own_shutdown(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    proc, port = start(procs, venv, app_dir, receiver, "app.py", APP_CLEANUP_SECONDS="1")
+    (child,) = proc.wait_configured(1)
+    get(port)
+    # The terminal sends SIGINT to the group; the parent passes it on once more.
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait() == 0
+    assert f"cleanup done in pid {child}" in proc.output()
+    assert f"cleanup done in pid {proc.pid}" in proc.output()
+    assert "KeyboardInterrupt" not in proc.output()
+    assert len(receiver.wait_for_server_spans(1)) == 1
+
+
+def test_spans_are_flushed_first_when_the_stop_budget_is_short(
+    procs: list[Proc], venv: Venv, app_dir: Path
+) -> None:
+    # 4 s per export, 6 s to stop: room for the spans, not for every signal.
+    receiver = Receiver(delay=4.0).start()
+    try:
+        proc, port = start(
+            procs, venv, app_dir, receiver, "app.py",
+            OTEL_BSP_SCHEDULE_DELAY="60000", OTEL_METRIC_EXPORT_INTERVAL="60000",
+            OTEL_AUTOGUARD_STOP_TIMEOUT="6",
+        )  # fmt: skip
+        (child,) = proc.wait_configured(1)
+        for _ in range(N):
+            get(port)
+        proc.signal(signal.SIGTERM, group=False)
+        assert proc.wait() == 0
+        spans = receiver.server_spans()
+        assert len(spans) == N and {s.pid for s in spans} == {child}
+    finally:
+        receiver.stop()
+
+
+def test_werkzeug_request_log_stays_on_the_console_with_log_export(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    proc, port = start(
+        procs, venv, app_dir, receiver, "app.py",
+        OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+    )  # fmt: skip
+    proc.wait_configured(1)
+    for _ in range(N):
+        get(port)
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait() == 0
+    assert proc.output().count('"GET / HTTP/1.1" 200') == N
+    assert len(receiver.wait_for_server_spans(N)) == N
+    assert receiver.data.log_records >= N  # the same request lines, exported

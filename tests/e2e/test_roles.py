@@ -100,3 +100,21 @@ def test_secrets_never_reach_stderr(procs: list[Proc], venv: Venv, app_dir: Path
     assert "cannot export to http://[REDACTED]@127.0.0.1:" in output
     for secret in ("tiger-pass", "hunter2-secret", "acme-tenant", "scott"):
         assert secret not in output
+
+
+def test_a_live_server_inside_a_test_run_is_not_configured(
+    venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    # pytest-xdist workers start as `python -c …`: unknown at start, then pytest loads.
+    code = "import sys, pytest; sys.exit(pytest.main(['-q', '-s', '-p', 'no:cacheprovider', "
+    code += "'live_server_test.py']))"
+    out = run([venv.python, "-c", code], cwd=app_dir, env=otel_env(receiver.endpoint))
+    assert "1 passed" in out.stdout
+    lines = debug_lines(out.stderr)
+    assert any(
+        "role=skip reason='Werkzeug server started serving in this process, but pytest runs "
+        "in this process' action=none" in line
+        for line in lines
+    ), out.stderr
+    assert not any("action=configured" in line for line in lines)
+    assert receiver.data.requests == {}

@@ -5,14 +5,29 @@ import pytest
 from otel_autoguard import Role, detect_role
 
 PY = "/app/.venv/bin/python"
+PPID = 4242
+CHILD = {"WERKZEUG_RUN_MAIN": "true", "OTEL_AUTOGUARD_RELOADER_PID": str(PPID)}
 
 CASES = [
     # (environ, argv, role, reason contains)
     ({}, [PY, "app.py"], Role.DEFER, "app: role unknown at start"),
     ({}, [PY, "-u", "-X", "dev", "/srv/app.py", "--port", "1"], Role.DEFER, "app:"),
-    ({"WERKZEUG_RUN_MAIN": "true"}, [PY, "app.py"], Role.SERVE, "WERKZEUG_RUN_MAIN=true"),
-    ({"WERKZEUG_RUN_MAIN": "false"}, [PY, "app.py"], Role.DEFER, "role unknown"),
-    ({"WERKZEUG_RUN_MAIN": "true"}, [PY, "-m", "pip", "list"], Role.SERVE, "reloader child"),
+    (CHILD, [PY, "app.py"], Role.SERVE, "WERKZEUG_RUN_MAIN=true"),
+    (CHILD, [PY, "/v/bin/flask", "run", "--debug"], Role.SERVE, "reloader child"),
+    ({**CHILD, "WERKZEUG_RUN_MAIN": "false"}, [PY, "app.py"], Role.DEFER, "role unknown"),
+    # What the serving child starts inherits WERKZEUG_RUN_MAIN but has another parent.
+    ({**CHILD, "OTEL_AUTOGUARD_RELOADER_PID": "99"}, [PY, "-m", "pip", "list"], Role.SKIP, "pip"),
+    ({**CHILD, "OTEL_AUTOGUARD_RELOADER_PID": "99"}, [PY, "app.py"], Role.DEFER, "app:"),
+    ({"WERKZEUG_RUN_MAIN": "true"}, [PY, "app.py"], Role.DEFER, "app:"),
+    (
+        {
+            "PYTHONPATH": "/x:/v/lib/python3.11/site-packages/opentelemetry/instrumentation/"
+            "auto_instrumentation"
+        },
+        [PY, "app.py"],
+        Role.SKIP,
+        "opentelemetry-instrument",
+    ),
     ({}, [PY, "/v/bin/flask", "run"], Role.DEFER, "flask run"),
     ({}, [PY, "/v/bin/flask", "--app", "run", "run", "--debug"], Role.DEFER, "flask run"),
     ({}, [PY, "/v/bin/flask", "--app=x:create_app()", "run"], Role.DEFER, "flask run"),
@@ -22,6 +37,8 @@ CASES = [
     ({}, [PY, "/v/bin/flask", "--app", "app", "routes"], Role.SKIP, "flask routes"),
     ({}, [PY, "/v/bin/flask", "shell"], Role.SKIP, "flask shell"),
     ({}, [PY, "/v/bin/flask"], Role.SKIP, "flask (no command)"),
+    ({}, [PY, "/v/bin/flask", "serve-prod"], Role.DEFER, "flask serve-prod: serving is settled"),
+    ({}, [PY, "-m", "coverage", "run", "app.py"], Role.DEFER, "coverage:"),
     ({}, [PY, "/v/bin/pip", "install", "x"], Role.SKIP, "pip never serves"),
     ({}, [PY, "/v/bin/pip3.11", "install", "x"], Role.SKIP, "pip never serves"),
     ({}, [PY, "-m", "pip", "install", "x"], Role.SKIP, "pip never serves"),
@@ -30,8 +47,8 @@ CASES = [
     ({}, [PY, "/v/bin/py.test"], Role.SKIP, "py.test never serves"),
     ({}, [PY, "-m", "pytest"], Role.SKIP, "pytest never serves"),
     ({}, [PY, "-m", "venv", "x"], Role.SKIP, "venv never serves"),
-    ({}, [PY], Role.SKIP, "interactive"),
-    ({}, [PY, "-i"], Role.SKIP, "interactive"),
+    ({}, [PY], Role.SKIP, "no program given"),
+    ({}, [PY, "-i"], Role.SKIP, "no program given"),
     (
         {},
         [
@@ -58,9 +75,10 @@ CASES = [
 
 @pytest.mark.parametrize(("environ", "argv", "role", "reason"), CASES)
 def test_detect_role(environ: dict[str, str], argv: list[str], role: Role, reason: str) -> None:
-    decision = detect_role(environ, argv)
+    decision = detect_role(environ, argv, ppid=PPID)
     assert decision.role is role
     assert reason in decision.reason
+    assert decision.reloader_child is (role is Role.SERVE)
 
 
 @pytest.mark.parametrize(

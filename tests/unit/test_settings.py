@@ -38,11 +38,11 @@ def test_defaults() -> None:
         False,
         False,
         "auto",
-        10.0,
+        20.0,
         (),
     )
     assert (s.endpoint, s.endpoint_source) == ("http://localhost:4318", "the default")
-    assert not s.protocol_set and not s.werkzeug_child and s.traces_sampler is None
+    assert not s.protocol_set and s.traces_sampler is None
 
 
 @pytest.mark.parametrize(
@@ -65,12 +65,12 @@ def test_defaults() -> None:
         (
             {"OTEL_AUTOGUARD_STOP_TIMEOUT": "-1"},
             "OTEL_AUTOGUARD_STOP_TIMEOUT='-1' is not valid; accepted: a number of seconds > 0; "
-            "using 10",
+            "using 20",
         ),
         (
             {"OTEL_AUTOGUARD_STOP_TIMEOUT": "inf"},
             "OTEL_AUTOGUARD_STOP_TIMEOUT='inf' is not valid; accepted: a number of seconds > 0; "
-            "using 10",
+            "using 20",
         ),
     ],
 )
@@ -87,7 +87,6 @@ def test_malformed_values_name_the_variable(environ: dict[str, str], problem: st
         ({"OTEL_AUTOGUARD_STOP_TIMEOUT": "2.5"}, "stop_timeout", 2.5),
         ({"OTEL_TRACES_SAMPLER": " always_off "}, "traces_sampler", "always_off"),
         ({"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "grpc"}, "protocol_set", True),
-        ({"WERKZEUG_RUN_MAIN": "true"}, "werkzeug_child", True),
         ({"OTEL_PYTHON_CONFIGURATOR": "vendor"}, "configurator", "vendor"),
         (
             {"OTEL_RESOURCE_ATTRIBUTES": "a=b, service.instance.id=x"},
@@ -113,12 +112,15 @@ def test_secrets_are_redacted() -> None:
         {
             "OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cr3t-value,x-team=blue",
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "authorization=Bearer%20tok123",
+            "OTEL_EXPORTER_OTLP_LOGS_HEADERS": "x-team=blue,Authorization: Bearer LOGSECRET9",
         }
     )
     text = settings.redact(
         "sent api-key=s3cr3t-value,x-team=blue and tok=Bearer%20tok123 to "
-        "https://user:pa55@collector:4318/v1/traces and s3cr3t-value"
+        "https://user:pa55@collector:4318/v1/traces and s3cr3t-value; Header format invalid: "
+        "Authorization: Bearer LOGSECRET9; posted to http://c:4318/v1/logs?api_key=QUERY55#top"
     )
-    for secret in ("s3cr3t-value", "Bearer%20tok123", "pa55", "user:"):
+    for secret in ("s3cr3t-value", "Bearer%20tok123", "pa55", "user:", "LOGSECRET9", "QUERY55"):
         assert secret not in text
     assert "https://[REDACTED]@collector:4318/v1/traces" in text
+    assert "http://c:4318/v1/logs?[REDACTED]#top" in text
