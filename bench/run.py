@@ -40,6 +40,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tests.support.procs import Venv
+
 if TYPE_CHECKING:
     from tests.support.receiver import Receiver
 
@@ -98,18 +100,6 @@ T = TypeVar("T")
 
 
 # ----------------------------------------------------------------------------- setup
-
-
-@dataclasses.dataclass(frozen=True)
-class Venv:
-    path: Path
-
-    @property
-    def python(self) -> str:
-        return str(self.path / "bin" / "python")
-
-    def bin(self, name: str) -> str:
-        return str(self.path / "bin" / name)
 
 
 @dataclasses.dataclass(frozen=True)
