@@ -38,9 +38,10 @@ def start() -> None:
     from . import _boundary
     from ._settings import load_settings
 
+    settings = None
     with _boundary.guard(None, "reading the environment"):
         settings = load_settings(os.environ)
-    if _boundary.last_error is not None:
+    if settings is None:
         return
     with _boundary.guard(settings, "starting"):
         for problem in settings.problems:

@@ -119,10 +119,6 @@ def is_reloader_child() -> bool:
     return _reloader_child
 
 
-def settings() -> Settings | None:
-    return _settings
-
-
 def _report_exit() -> None:
     if _settings is None:
         return
