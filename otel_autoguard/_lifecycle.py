@@ -18,7 +18,6 @@ from ._settings import Settings
 
 _settings: Settings | None = None
 _role: Role | None = None
-_reloader_child = False
 _configured = False
 _lock = threading.Lock()
 
@@ -35,8 +34,8 @@ if hasattr(os, "register_at_fork"):
 
 def begin(settings: Settings, decision: Decision) -> None:
     """Act on the start-time decision. Called once per process by the hook."""
-    global _settings, _role, _reloader_child
-    _settings, _role, _reloader_child = settings, decision.role, decision.reloader_child
+    global _settings, _role
+    _settings, _role = settings, decision.role
     if settings.debug:
         atexit.register(_report_exit)
     if decision.role is Role.SKIP:
@@ -76,12 +75,12 @@ def _configure(reason: str) -> bool:
         _role = Role.SERVE
         with _boundary.guard(_settings, "configuring the OpenTelemetry SDK"):
             configurator = _otel.configure_sdk(_settings)
-            if _reloader_child:
-                # Registered after the SDK's own exit handlers, so it runs first.
+            if _settings.werkzeug_run_main:
+                # Its parent waits for it with a deadline. Registered after the
+                # SDK's own exit handlers, so it runs first.
                 atexit.register(_graceful.flush_at_exit, _settings)
-            from . import _servers
-
-            _servers.configured(_settings)
+                if threading.current_thread() is threading.main_thread():
+                    _graceful.stop_once()
             _boundary.debug(
                 _settings,
                 f"role=serve reason={reason!r} action=configured (configurator {configurator!r})",
@@ -113,10 +112,6 @@ def _set_role(role: Role, reason: str, action: str) -> None:
     _role = role
     if _settings is not None:
         _boundary.debug(_settings, f"role={role} reason={reason!r} action={action}")
-
-
-def is_reloader_child() -> bool:
-    return _reloader_child
 
 
 def _report_exit() -> None:

@@ -33,8 +33,6 @@ class Role(str, enum.Enum):
 class Decision(NamedTuple):
     role: Role
     reason: str
-    reloader_child: bool = False
-    """The serving child of a Werkzeug reloader whose parent runs otel-autoguard."""
 
 
 # Programs that never serve requests, by module or script name.
@@ -61,6 +59,10 @@ TOOLS = frozenset(
         "poetry",
         "otel-autoguard",
         "otel_autoguard",
+        # Its launcher loads every instrumentor, then execs the program, which
+        # _under_opentelemetry_instrument recognises.
+        "opentelemetry-instrument",
+        "opentelemetry-bootstrap",
     }
 )
 
@@ -172,9 +174,7 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
             "opentelemetry-instrument's sitecustomize is on PYTHONPATH and sets up this process",
         )
     if is_reloader_child(environ, ppid):
-        return Decision(
-            Role.SERVE, "Werkzeug reloader child (WERKZEUG_RUN_MAIN=true)", reloader_child=True
-        )
+        return Decision(Role.SERVE, "Werkzeug reloader child (WERKZEUG_RUN_MAIN=true)")
 
     program = _parse_interpreter_argv(argv)
     if "--multiprocessing-fork" in program.args or (

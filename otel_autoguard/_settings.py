@@ -77,6 +77,8 @@ class Settings:
     traces_sampler: str | None = None
     configurator: str | None = None
     distro: str | None = None
+    werkzeug_run_main: bool = False
+    """Werkzeug's own test for "this is the reloader's child" (see _roles for ours)."""
     endpoint: str = "http://localhost:4318"
     endpoint_source: str = "the default"
     protocol_set: bool = False
@@ -197,6 +199,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         traces_sampler=sampler,
         configurator=environ.get(CONFIGURATOR, "").strip() or None,
         distro=environ.get(DISTRO) or None,
+        werkzeug_run_main=environ.get(WERKZEUG_RUN_MAIN) == "true",
         **_endpoint(environ),
         protocol_set=any(environ.get(name, "").strip() for name in PROTOCOLS),
         has_resource_instance_id="service.instance.id="

@@ -1,8 +1,7 @@
 """One small module per server; each watches for its server's modules to load.
 
 A server module exposes ``install(settings)`` (watch for the server's modules)
-and ``configured(settings)`` (the SDK was just set up in this process), and
-reports through :func:`otel_autoguard._lifecycle.serving` and
+and reports through :func:`otel_autoguard._lifecycle.serving` and
 ``reloader_parent``. Adding a server means adding a module here and a line to
 ``_SERVERS``.
 """
@@ -21,9 +20,3 @@ def install(settings: Settings) -> None:
     for name in _SERVERS:
         with _boundary.guard(settings, f"hooking server {name.lstrip('_')}"):
             import_module(f"{__name__}.{name}").install(settings)
-
-
-def configured(settings: Settings) -> None:
-    for name in _SERVERS:
-        with _boundary.guard(settings, f"adjusting server {name.lstrip('_')}"):
-            import_module(f"{__name__}.{name}").configured(settings)

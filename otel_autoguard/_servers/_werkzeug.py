@@ -25,10 +25,7 @@ def install(settings: Settings) -> None:
         "werkzeug._reloader",
         _guarded(settings, "werkzeug._reloader", functools.partial(_patch_reloader, settings)),
     )
-
-
-def configured(settings: Settings) -> None:
-    when_imported("werkzeug._internal", _guarded(settings, "werkzeug._internal", _keep_console_log))
+    when_imported("werkzeug._internal", _guarded(settings, "werkzeug._internal", _patch_log))
 
 
 def _guarded(settings: Settings, what: str, patch: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -66,7 +63,10 @@ def _patch_reloader(settings: Settings, module: Any) -> None:
         return
 
     def entering() -> None:
-        if _lifecycle.is_reloader_child():
+        # Werkzeug's own test decides which branch runs. Ours (parent pid) can
+        # miss a real child, e.g. when OTEL_* came from a .env file the parent
+        # loaded after start; such a child must not call itself the parent.
+        if settings.werkzeug_run_main:
             return
         # Only this process's direct child may take the serving role (see _roles).
         os.environ[RELOADER_PID] = str(os.getpid())
@@ -76,7 +76,7 @@ def _patch_reloader(settings: Settings, module: Any) -> None:
 
     def child_serving() -> None:
         # The child has set its signal handlers by now (`with reloader:` follows).
-        if _lifecycle.is_reloader_child():
+        if settings.werkzeug_run_main:
             _graceful.stop_once()
 
     # serving.run_simple imports run_with_reloader at call time, so replacing the
@@ -86,22 +86,33 @@ def _patch_reloader(settings: Settings, module: Any) -> None:
     loop.__enter__ = _wrap(loop.__enter__, child_serving)
 
 
-def _keep_console_log(module: Any) -> None:
+def _patch_log(module: Any) -> None:
     """Keep Werkzeug's request log on the console when OpenTelemetry owns the root logger.
 
     With ``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true`` the SDK puts its
-    handler on the root logger; Werkzeug then sees a handler and never adds its own
-    console handler, so the dev server's request lines vanish. Do what Werkzeug
-    would have done, before it first logs.
+    handler on the root logger; Werkzeug's first log call then finds a handler,
+    adds none of its own, and the dev server's request lines vanish. Its test is
+    made to look past OpenTelemetry's handlers, at the moment Werkzeug makes it.
     """
-    if getattr(module, "_logger", None) is not None:
-        return  # Werkzeug has set up its logger already.
-    root = logging.getLogger().handlers
-    if not root or not all(type(h).__module__.startswith("opentelemetry") for h in root):
+    original = module._has_level_handler
+    if getattr(original, _MARK, False):
         return
-    logger = logging.getLogger("werkzeug")
-    if logger.handlers:
-        return
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.INFO)
-    logger.addHandler(getattr(module, "_ColorStreamHandler", logging.StreamHandler)())
+
+    def has_level_handler(logger: logging.Logger) -> bool:
+        level = logger.getEffectiveLevel()
+        current: logging.Logger | None = logger
+        while current is not None:
+            for handler in current.handlers:
+                if handler.level <= level and not _is_otel(handler):
+                    return True
+            if not current.propagate:
+                break
+            current = current.parent
+        return False
+
+    setattr(has_level_handler, _MARK, True)
+    module._has_level_handler = has_level_handler
+
+
+def _is_otel(handler: logging.Handler) -> bool:
+    return type(handler).__module__.startswith("opentelemetry")

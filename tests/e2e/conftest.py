@@ -22,7 +22,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # What the app venv gets besides the wheel (which brings Flask and OpenTelemetry).
-APP_EXTRAS = ("pytest",)
+APP_EXTRAS = ("pytest", "python-dotenv")
 
 
 def _pyenv_python(version: str) -> str:

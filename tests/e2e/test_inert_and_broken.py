@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from tests.support.procs import (
 from tests.support.receiver import Receiver
 
 N = 3
+NO_SDK = "tracer=none meter=none logger=none threads=MainThread"
 PROBE = (
     "import sys; print(sorted(m for m in ('otel_autoguard', 'opentelemetry') if m in sys.modules))"
 )
@@ -77,27 +79,52 @@ def test_switched_off(
 
 
 @pytest.mark.parametrize(
-    ("cmd", "reason"),
+    ("cmd", "reasons"),
     [
-        (["-m", "pip", "--version"], "pip never serves requests"),
-        (["@pip", "--version"], "pip never serves requests"),
-        (["@flask", "--app", "app", "routes"], "flask routes does not serve requests"),
+        (["-m", "pip", "--version"], ["pip never serves requests"]),
+        (["@pip", "--version"], ["pip never serves requests"]),
+        (["-m", "venv", "--help"], ["venv never serves requests"]),
+        (["@flask", "--app", "app", "routes"], ["flask routes does not serve requests"]),
+        (["@flask", "--app", "app", "shell"], ["flask shell does not serve requests"]),
+        (["@flask", "--app", "app", "--help"], ["flask (no command) does not serve requests"]),
         (
             ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_in_app.py"],
-            "pytest never serves requests",
+            ["pytest never serves requests"],
+        ),
+        (["@pytest", "-q", "-p", "no:cacheprovider", "test_in_app.py"],
+         ["pytest never serves requests"]),
+        ([], ["no program given (interactive, or read from stdin)"]),
+        (
+            ["@opentelemetry-instrument", "python", "-c", "pass"],
+            [
+                "opentelemetry-instrument never serves requests",
+                "opentelemetry-instrument's sitecustomize is on PYTHONPATH and sets up this "
+                "process",
+            ],
         ),
     ],
-    ids=["python-m-pip", "pip", "flask-routes", "pytest"],
-)
+    ids=["python-m-pip", "pip", "venv", "flask-routes", "flask-shell", "flask", "python-m-pytest",
+         "pytest", "stdin", "opentelemetry-instrument"],
+)  # fmt: skip
 def test_tools_are_never_configured(
-    venv: Venv, app_dir: Path, receiver: Receiver, cmd: list[str], reason: str
+    venv: Venv, app_dir: Path, receiver: Receiver, cmd: list[str], reasons: list[str]
 ) -> None:
-    argv = [venv.bin(cmd[0][1:]), *cmd[1:]] if cmd[0].startswith("@") else [venv.python, *cmd]
-    out = run(argv, cwd=app_dir, env=otel_env(receiver.endpoint))
+    argv = (
+        [venv.bin(cmd[0][1:]), *cmd[1:]]
+        if cmd[:1] and cmd[0].startswith("@")
+        else [venv.python, *cmd]
+    )
+    env = otel_env(receiver.endpoint, PATH=f"{venv.path / 'bin'}:{os.environ['PATH']}")
+    out = run(argv, cwd=app_dir, env=env, input="print('from stdin')\n")
     lines = [line for line in out.stderr.splitlines() if line.startswith("otel-autoguard:")]
-    assert len(lines) == 2, out.stderr
-    assert f"role=skip reason='{reason}' action=none" in lines[0]
-    assert "exit role=skip tracer=none meter=none logger=none" in lines[1]
+    assert [line.split(" reason=")[1] for line in lines[:-1]] == [
+        f"{reason!r} action=none" for reason in reasons
+    ], out.stderr
+    assert " exit role=skip " in lines[-1]
+    if "@opentelemetry-instrument" not in cmd:
+        # (Under opentelemetry-instrument, that tool configures the process itself.)
+        assert f"exit role=skip {NO_SDK}" in lines[-1]
+        assert receiver.data.requests == {}
 
 
 def test_malformed_values_are_named_and_the_app_is_traced(

@@ -37,6 +37,7 @@ def _cmd(venv: Venv, mode: str, port: int) -> tuple[list[str], dict[str, str]]:
             [flask, "--app", "factory:create_app()", "run", "--debug", "--port", p],
             {},
         ),
+        "custom flask command": ([flask, "--app", "factory:create_app()", "serve-dev"], {}),
     }[mode]
 
 
@@ -59,6 +60,7 @@ RELOADING = {
         "FLASK_DEBUG=1 flask run",
         "python -m flask run --debug",
         "factory run --debug",
+        "custom flask command",
     ],
 )
 def test_exactly_one_configured_process(

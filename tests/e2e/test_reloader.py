@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import Proc, Venv, free_port, get, otel_env, wait_port
+from tests.support.procs import Proc, Venv, base_env, free_port, get, otel_env, wait_port
 from tests.support.receiver import Receiver
 
 N = 5
@@ -207,18 +207,46 @@ def test_spans_are_flushed_first_when_the_stop_budget_is_short(
         receiver.stop()
 
 
+@pytest.mark.parametrize("dictconfig", [False, True], ids=["plain", "dictconfig"])
 def test_werkzeug_request_log_stays_on_the_console_with_log_export(
-    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, dictconfig: bool
 ) -> None:
+    extra = {"APP_DICTCONFIG": "1"} if dictconfig else {}
     proc, port = start(
         procs, venv, app_dir, receiver, "app.py",
-        OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+        OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true", **extra,
     )  # fmt: skip
     proc.wait_configured(1)
     for _ in range(N):
         get(port)
     proc.signal(signal.SIGINT, group=True)
     assert proc.wait() == 0
+    # Once each: on the console, as without otel-autoguard, and exported.
     assert proc.output().count('"GET / HTTP/1.1" 200') == N
     assert len(receiver.wait_for_server_spans(N)) == N
-    assert receiver.data.log_records >= N  # the same request lines, exported
+    assert receiver.data.log_records >= N
+
+
+def test_otel_variables_from_a_dotenv_file(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    # Flask loads .env in the reloader parent after interpreter start: the parent
+    # starts without OTEL_* (inert), its child starts with them.
+    (app_dir / ".env").write_text(
+        f"OTEL_SERVICE_NAME=dotenv-app\nOTEL_EXPORTER_OTLP_ENDPOINT={receiver.endpoint}\n"
+        "OTEL_BSP_SCHEDULE_DELAY=200\nOTEL_AUTOGUARD_DEBUG=true\n"
+    )
+    port = free_port()
+    cmd = [venv.bin("flask"), "--app", "app", "run", "--debug", "--port", str(port)]
+    proc = Proc(cmd, app_dir, base_env(), app_dir / "dotenv.log")
+    procs.append(proc)
+    wait_port(port, proc)
+    (child,) = proc.wait_configured(1)
+    for _ in range(N):
+        get(port)
+    spans = receiver.wait_for_server_spans(N)
+    proc.signal(signal.SIGINT, group=True)
+    proc.wait()
+    assert len(spans) == N and {s.pid for s in spans} == {child}
+    assert {pid for pid, _ in proc.debug()} == {child}
+    assert any("role=serve reason='Werkzeug server started serving" in t for _, t in proc.debug())

@@ -78,7 +78,6 @@ def test_detect_role(environ: dict[str, str], argv: list[str], role: Role, reaso
     decision = detect_role(environ, argv, ppid=PPID)
     assert decision.role is role
     assert reason in decision.reason
-    assert decision.reloader_child is (role is Role.SERVE)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,18 @@ import time
 
 from flask import Flask
 
+if os.environ.get("APP_DICTCONFIG"):
+    # Flask's documented logging set-up, done after importing Flask.
+    from logging.config import dictConfig
+
+    dictConfig(
+        {
+            "version": 1,
+            "handlers": {"wsgi": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
+            "root": {"level": "INFO", "handlers": ["wsgi"]},
+        }
+    )
+
 app = Flask(__name__)
 
 
