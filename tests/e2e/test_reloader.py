@@ -74,7 +74,7 @@ def test_requests_are_traced_by_the_child_only(
     assert "tracer=TracerProvider" in proc.exit_line(child)
 
 
-def _reloads(procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver) -> None:
+def check_reloads(procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver) -> None:
     k = 3
     # A long batch delay keeps every span queued until its child exits: a reload
     # that did not flush would lose them.
@@ -105,7 +105,7 @@ def _reloads(procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver) -
 def test_reloads_lose_and_duplicate_nothing(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
 ) -> None:
-    _reloads(procs, venv, app_dir, receiver)
+    check_reloads(procs, venv, app_dir, receiver)
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.13"])
@@ -125,7 +125,7 @@ def test_reloader_on_other_pythons(
     procs.clear()
     receiver.data.spans.clear()
     receiver.data.metric_resources.clear()
-    _reloads(procs, venv, app_dir, receiver)
+    check_reloads(procs, venv, app_dir, receiver)
 
 
 @pytest.mark.parametrize(
