@@ -16,7 +16,7 @@ import time
 from types import FrameType
 from typing import Any, Callable
 
-from . import _boundary
+from . import _boundary, _otel
 from ._settings import STOP_TIMEOUT, Settings
 
 
@@ -85,11 +85,11 @@ def stop_once() -> None:
 def _first_stop(
     previous: Callable[[int, FrameType | None], Any], signum: int, frame: FrameType | None
 ) -> None:
-    _hold_stop_signals()
+    hold_stop_signals()
     previous(signum, frame)
 
 
-def _hold_stop_signals() -> None:
+def hold_stop_signals() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
 
@@ -101,9 +101,5 @@ def flush_at_exit(settings: Settings) -> None:
     exporter's timeout; the parent waits only so long. Flush spans first.
     """
     with _boundary.guard(settings, "flushing spans at exit"):
-        _hold_stop_signals()
-        from opentelemetry import trace
-
-        flush = getattr(trace.get_tracer_provider(), "force_flush", None)
-        if flush is not None:
-            flush(int(settings.stop_timeout * 1000))
+        hold_stop_signals()
+        _otel.flush_spans(settings.stop_timeout)

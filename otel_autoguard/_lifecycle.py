@@ -100,6 +100,19 @@ def serving(source: str) -> None:
     _configure(source)
 
 
+def request_process_ending() -> None:
+    """A process forked for one request (``app.run(processes=N)``) is about to ``os._exit``.
+
+    No exit handler runs after ``os._exit``: the spans it holds go now or never.
+    """
+    if _settings is not None and _configured:
+        with _boundary.guard(_settings, "flushing a forked request's spans"):
+            # A Ctrl-C now would only cut the flush; the server waits for its
+            # request processes before it exits.
+            _graceful.hold_stop_signals()
+            _otel.flush_spans(_settings.stop_timeout)
+
+
 def reloader_parent(reason: str) -> None:
     """This process only watches files and restarts a serving child."""
     if _settings is None or _configured:

@@ -187,6 +187,15 @@ def configure_sdk(settings: Settings) -> str:
     )
 
 
+def flush_spans(timeout_s: float) -> None:
+    """Export the spans this process still holds, waiting at most ``timeout_s``."""
+    from opentelemetry import trace
+
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if flush is not None:
+        flush(int(timeout_s * 1000))
+
+
 def sdk_state() -> str:
     """The providers this process holds, read without importing anything."""
     found = []

@@ -51,10 +51,36 @@ def _patch_serving(module: Any) -> None:
     server = module.BaseWSGIServer
     if getattr(server.serve_forever, _MARK, False):
         return
-    server.serve_forever = _wrap(
-        server.serve_forever,
-        lambda: _lifecycle.serving("Werkzeug server started serving in this process"),
-    )
+    serve_forever = server.serve_forever
+
+    @functools.wraps(serve_forever)
+    def serving(self: Any, *args: Any, **kwargs: Any) -> Any:
+        self._otel_autoguard_pid = os.getpid()
+        _lifecycle.serving("Werkzeug server started serving in this process")
+        return serve_forever(self, *args, **kwargs)
+
+    setattr(serving, _MARK, True)
+    server.serve_forever = serving
+
+    # app.run(processes=N): each request runs in a child forked from the server,
+    # which ends with os._exit() right after shutdown_request().
+    forking = getattr(module, "ForkingWSGIServer", None)
+    if forking is None:
+        return
+    shutdown_request = forking.shutdown_request
+
+    @functools.wraps(shutdown_request)
+    def request_done(self: Any, request: Any) -> None:
+        try:
+            shutdown_request(self, request)
+        finally:
+            if getattr(self, "_otel_autoguard_pid", None) not in (
+                None,
+                os.getpid(),
+            ):
+                _lifecycle.request_process_ending()
+
+    forking.shutdown_request = request_done
 
 
 def _patch_reloader(settings: Settings, module: Any) -> None:

@@ -19,6 +19,7 @@ def _cmd(venv: Venv, mode: str, port: int) -> tuple[list[str], dict[str, str]]:
     return {
         "app.py nodebug": ([venv.python, "app.py", "nodebug"], {}),
         "app.py use_reloader=False": ([venv.python, "app.py", "noreload"], {}),
+        "app.py processes=3": ([venv.python, "app.py", "processes"], {}),
         "flask run": ([flask, "--app", "app", "run", "--port", p], {}),
         "flask run --no-reload": (
             [flask, "--app", "app", "run", "--debug", "--no-reload", "--port", p],
@@ -54,6 +55,7 @@ RELOADING = {
     [
         "app.py nodebug",
         "app.py use_reloader=False",
+        "app.py processes=3",
         "flask run",
         "flask run --no-reload",
         "flask run --reload",

@@ -1,4 +1,5 @@
-# An unmodified Flask app: no OpenTelemetry code. `python app.py [debug|nodebug|noreload]`.
+# An unmodified Flask app: no OpenTelemetry code.
+# `python app.py [debug|nodebug|noreload|processes]`.
 import atexit
 import os
 import subprocess
@@ -53,6 +54,8 @@ if __name__ == "__main__":
     app.run(
         host="127.0.0.1",
         port=int(os.environ["PORT"]),
-        debug=mode != "nodebug",
+        debug=mode not in ("nodebug", "processes"),
         use_reloader=mode == "debug",
+        # A forked child per request (Werkzeug's ForkingWSGIServer).
+        **({"processes": 3, "threaded": False} if mode == "processes" else {}),
     )
