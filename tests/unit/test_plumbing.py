@@ -71,3 +71,35 @@ def test_when_imported_runs_after_the_module_and_once(
     _imports.when_imported("autoguard_probe_mod", lambda m: seen.append(0))
     assert seen == [42, 0]
     sys.modules.pop("autoguard_probe_mod")
+
+
+def test_argv_fallback_without_orig_argv_or_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python 3.9 off Linux: during site, sys.argv has lost the -m module name.
+    from otel_autoguard import _hook, detect_role
+
+    monkeypatch.delattr(sys, "orig_argv", raising=False)
+    monkeypatch.setattr(sys, "argv", ["-m", "install", "x"])
+
+    def no_proc(*args: object, **kwargs: object) -> None:
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr("builtins.open", no_proc)
+    argv = _hook._argv()
+    assert argv[1:] == ["-m", "<unknown module>", "install", "x"]
+    assert detect_role({}, argv).role.value == "defer"  # not taken for a module "install"
+
+
+def test_a_failing_server_hook_never_reaches_the_import(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from otel_autoguard._servers import _werkzeug
+
+    def broken(module: object) -> None:
+        raise AttributeError("module 'werkzeug.serving' has no attribute 'BaseWSGIServer'")
+
+    _werkzeug._guarded(load_settings({}), "werkzeug.serving", broken)(object())
+    assert capsys.readouterr().err == (
+        "otel-autoguard: hooking werkzeug.serving failed (AttributeError: module "
+        "'werkzeug.serving' has no attribute 'BaseWSGIServer'); telemetry is off in this "
+        "process\n"
+    )
