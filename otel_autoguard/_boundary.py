@@ -17,9 +17,6 @@ from ._settings import Settings
 
 PREFIX = "otel-autoguard:"
 
-last_error: str | None = None
-"""The last failure reported in this process, for diagnostics."""
-
 
 def emit(settings: Settings | None, message: str) -> None:
     """Write one line to stderr; never raises."""
@@ -45,11 +42,9 @@ def describe(exc: BaseException) -> str:
 @contextlib.contextmanager
 def guard(settings: Settings | None, what: str) -> Iterator[None]:
     """Run a block; on failure report ``what`` failed and why, then carry on."""
-    global last_error
     try:
         yield
     except Exception as exc:
-        last_error = f"{what} failed ({describe(exc)}); telemetry is off in this process"
-        emit(settings, last_error)
+        emit(settings, f"{what} failed ({describe(exc)}); telemetry is off in this process")
         if settings is not None and settings.strict:
             raise

@@ -16,16 +16,19 @@ def debug_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("otel-autoguard: pid=")]
 
 
+def run_code(venv: Venv, app_dir: Path, env: dict[str, str], code: str) -> tuple[str, str, str]:
+    """``python -c code`` in the app venv: its stdout, then its two debug lines (start, exit)."""
+    out = run([venv.python, "-c", code], cwd=app_dir, env=env)
+    (start, end) = debug_lines(out.stderr)
+    return out.stdout.strip(), start, end
+
+
 def test_a_script_that_never_serves_is_never_configured(
     venv: Venv, app_dir: Path, receiver: Receiver
 ) -> None:
-    out = run(
-        [venv.python, "-c", "import app; print(app.app.name)"],
-        cwd=app_dir,
-        env=otel_env(receiver.endpoint),
-    )
-    assert out.stdout.strip() == "app"
-    (start, end) = debug_lines(out.stderr)
+    env = otel_env(receiver.endpoint)
+    stdout, start, end = run_code(venv, app_dir, env, "import app; print(app.app.name)")
+    assert stdout == "app"
     assert "role=defer reason='-c: role unknown at start" in start
     assert f"exit role=defer {NO_SDK} threads=MainThread" in end
     assert receiver.data.requests == {}
@@ -48,12 +51,8 @@ def test_multiprocessing_helpers_are_skipped(venv: Venv, app_dir: Path, receiver
 def test_role_override_serve_configures_at_start(
     venv: Venv, app_dir: Path, receiver: Receiver
 ) -> None:
-    out = run(
-        [venv.python, "-c", "import app"],
-        cwd=app_dir,
-        env=otel_env(receiver.endpoint, OTEL_AUTOGUARD_ROLE="serve"),
-    )
-    (start, end) = debug_lines(out.stderr)
+    env = otel_env(receiver.endpoint, OTEL_AUTOGUARD_ROLE="serve")
+    _, start, end = run_code(venv, app_dir, env, "import app")
     assert "role=serve reason='OTEL_AUTOGUARD_ROLE=serve' action=configured" in start
     assert "exit role=serve tracer=TracerProvider" in end
 
