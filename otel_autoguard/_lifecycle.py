@@ -20,16 +20,20 @@ _settings: Settings | None = None
 _role: Role | None = None
 _configured = False
 _lock = threading.Lock()
+_NEVER_SERVE = (Role.SKIP, Role.RELOADER_PARENT, Role.SUPERVISOR)
 
 
-def _reset_lock_after_fork() -> None:
+def _after_fork_in_child() -> None:
+    global _lock, _role
     # A fork taken while another thread held the lock would leave it held forever.
-    global _lock
     _lock = threading.Lock()
+    # A pre-fork master's children are its workers: they decide for themselves.
+    if _role is Role.SUPERVISOR:
+        _role = Role.DEFER
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_lock_after_fork)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def begin(settings: Settings, decision: Decision) -> None:
@@ -91,7 +95,7 @@ def _configure(reason: str) -> bool:
 
 def serving(source: str) -> None:
     """A server loop is starting in this process: configure, once."""
-    if _settings is None or _configured or _role in (Role.SKIP, Role.RELOADER_PARENT):
+    if _settings is None or _configured or _role in _NEVER_SERVE:
         return
     if "_pytest" in sys.modules:
         # A test suite's live server (pytest-xdist workers start as `python -c`).
@@ -118,6 +122,13 @@ def reloader_parent(reason: str) -> None:
     if _settings is None or _configured:
         return
     _set_role(Role.RELOADER_PARENT, reason, "idle")
+
+
+def supervising(reason: str) -> None:
+    """This process starts and watches serving processes; its forks decide for themselves."""
+    if _settings is None or _configured or _role is Role.SKIP:
+        return
+    _set_role(Role.SUPERVISOR, reason, "idle; its workers configure after fork")
 
 
 def _set_role(role: Role, reason: str, action: str) -> None:

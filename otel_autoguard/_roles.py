@@ -25,6 +25,11 @@ class Role(str, enum.Enum):
     """Never serves (a tool, a helper process): nothing is done."""
     RELOADER_PARENT = "reloader-parent"
     """Watches files and restarts a serving child: nothing is configured."""
+    SUPERVISOR = "supervisor"
+    """Starts and watches serving processes (a pre-fork master): nothing is configured.
+
+    Unlike a reloader parent, its forked children may serve: they start as ``defer``.
+    """
 
     def __str__(self) -> str:
         return self.value

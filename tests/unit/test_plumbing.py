@@ -92,12 +92,12 @@ def test_argv_fallback_without_orig_argv_or_proc(monkeypatch: pytest.MonkeyPatch
 def test_a_failing_server_hook_never_reaches_the_import(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from otel_autoguard._servers import _werkzeug
+    from otel_autoguard._servers._patch import guarded
 
     def broken(module: object) -> None:
         raise AttributeError("module 'werkzeug.serving' has no attribute 'BaseWSGIServer'")
 
-    _werkzeug._guarded(load_settings({}), "werkzeug.serving", broken)(object())
+    guarded(load_settings({}), "werkzeug.serving", broken)(object())
     assert capsys.readouterr().err == (
         "otel-autoguard: hooking werkzeug.serving failed (AttributeError: module "
         "'werkzeug.serving' has no attribute 'BaseWSGIServer'); telemetry is off in this "
