@@ -19,6 +19,9 @@ from ._settings import Settings
 _settings: Settings | None = None
 _role: Role | None = None
 _configured = False
+# A known server's hook has spoken in this process (or the master it forked from):
+# the accept() fallback then has nothing to add.
+_server_known = False
 _lock = threading.Lock()
 _NEVER_SERVE = (Role.SKIP, Role.RELOADER_PARENT, Role.SUPERVISOR)
 
@@ -79,7 +82,9 @@ def _configure(reason: str) -> bool:
         _role = Role.SERVE
         with _boundary.guard(_settings, "configuring the OpenTelemetry SDK"):
             configurator = _otel.configure_sdk(_settings)
-            if _settings.werkzeug_run_main:
+            if threading.current_thread() is threading.main_thread():
+                _graceful.flush_on_sigterm(_settings)
+            if _settings.reloader_child:
                 # Its parent waits for it with a deadline. Registered after the
                 # SDK's own exit handlers, so it runs first.
                 atexit.register(_graceful.flush_at_exit, _settings)
@@ -93,8 +98,15 @@ def _configure(reason: str) -> bool:
         return False
 
 
-def serving(source: str) -> None:
-    """A server loop is starting in this process: configure, once."""
+def serving(source: str, *, fallback: bool = False) -> None:
+    """A server loop is starting in this process: configure, once.
+
+    ``fallback``: no known server hook said so; this process accepted a connection.
+    """
+    global _server_known
+    if fallback and _server_known:
+        return
+    _server_known = True
     if _settings is None or _configured or _role in _NEVER_SERVE:
         return
     if "_pytest" in sys.modules:
@@ -119,6 +131,8 @@ def request_process_ending() -> None:
 
 def reloader_parent(reason: str) -> None:
     """This process only watches files and restarts a serving child."""
+    global _server_known
+    _server_known = True
     if _settings is None or _configured:
         return
     _set_role(Role.RELOADER_PARENT, reason, "idle")
@@ -126,6 +140,8 @@ def reloader_parent(reason: str) -> None:
 
 def supervising(reason: str) -> None:
     """This process starts and watches serving processes; its forks decide for themselves."""
+    global _server_known
+    _server_known = True
     if _settings is None or _configured or _role is Role.SKIP:
         return
     _set_role(Role.SUPERVISOR, reason, "idle; its workers configure after fork")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import APPS, Proc, Venv, build_wheel, make_venv
+from tests.support.procs import APPS, Proc, Venv, build_wheel, make_venv, run
 from tests.support.receiver import Receiver
 
 # The apps run inside their own venvs; test_in_app.py is run there by a test.
@@ -61,6 +61,39 @@ def venvs(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Iterator[dic
 @pytest.fixture(scope="session")
 def venv(venvs: dict[str, Venv]) -> Venv:
     return venvs["3.11"]
+
+
+# The servers of the role table besides Werkzeug, and the frameworks they serve.
+SERVERS = ("gunicorn", "uvicorn", "waitress", "fastapi", "django", "httpx")
+
+
+@pytest.fixture(scope="session")
+def servers_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
+    """One 3.11 venv with every server, installed as users do: ``otel-autoguard[extras]``."""
+    python = _pyenv_python("3.11")
+    venv = make_venv(tmp_path_factory.mktemp("venv-servers"), python, wheel, *APP_EXTRAS)
+    # Pinning the instrumentation release already chosen keeps pip's resolver
+    # from backtracking through every old instrumentation release for the extras.
+    version = run(
+        [
+            venv.python,
+            "-c",
+            "import importlib.metadata as m; print(m.version('opentelemetry-instrumentation'))",
+        ]
+    ).stdout.strip()
+    run(
+        [
+            venv.python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            f"{wheel}[fastapi,django]",
+            f"opentelemetry-instrumentation=={version}",
+            *SERVERS,
+        ]
+    )
+    return venv
 
 
 @pytest.fixture
