@@ -59,8 +59,7 @@ TOOLS = frozenset(
         "poetry",
         "otel-autoguard",
         "otel_autoguard",
-        # Its launcher loads every instrumentor, then execs the program, which
-        # _under_opentelemetry_instrument recognises.
+        # Its launcher only execs the program (see _instrument_cli for that one).
         "opentelemetry-instrument",
         "opentelemetry-bootstrap",
     }
@@ -71,7 +70,6 @@ FLASK_TOOLS = frozenset({"routes", "shell", None})
 
 _OPTS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
 _FLASK_OPTS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
-_OTEL_INSTRUMENT_DIR = "opentelemetry/instrumentation/auto_instrumentation"
 
 
 class _Program(NamedTuple):
@@ -143,13 +141,6 @@ def is_reloader_child(environ: Mapping[str, str], ppid: int | None) -> bool:
     )
 
 
-def _under_opentelemetry_instrument(environ: Mapping[str, str]) -> bool:
-    return any(
-        entry.rstrip("/").endswith(_OTEL_INSTRUMENT_DIR)
-        for entry in environ.get("PYTHONPATH", "").split(":")
-    )
-
-
 def detect_role(  # noqa: PLR0911 - one return per rule reads best
     environ: Mapping[str, str],
     argv: Sequence[str],
@@ -168,11 +159,6 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
         return Decision(Role.SERVE, "OTEL_AUTOGUARD_ROLE=serve")
     if override == "skip":
         return Decision(Role.SKIP, "OTEL_AUTOGUARD_ROLE=skip")
-    if _under_opentelemetry_instrument(environ):
-        return Decision(
-            Role.SKIP,
-            "opentelemetry-instrument's sitecustomize is on PYTHONPATH and sets up this process",
-        )
     if is_reloader_child(environ, ppid):
         return Decision(Role.SERVE, "Werkzeug reloader child (WERKZEUG_RUN_MAIN=true)")
 
