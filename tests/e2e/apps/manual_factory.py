@@ -9,6 +9,7 @@ from flask import Flask
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -20,7 +21,7 @@ def exporter():
 
 
 def setup_tracing(app):
-    provider = TracerProvider()
+    provider = TracerProvider(resource=Resource.create({"process.pid": os.getpid()}))
     provider.add_span_processor(BatchSpanProcessor(exporter()))  # site:provider-add
     trace.set_tracer_provider(provider)  # site:set-provider
     FlaskInstrumentor().instrument_app(app)  # site:instrument-app
