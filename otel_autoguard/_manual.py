@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from . import _boundary
 from ._imports import when_imported
-from ._pipelines import Pipeline, describe, equivalent
+from ._pipelines import Pipeline, describe, equivalent, same_exporter
 from ._settings import Settings
 
 OURS = "otel-autoguard"
@@ -191,7 +191,11 @@ def _add(multi: Any, processor: Any, site: str, add: Callable[[Any], None]) -> N
     with _lock:
         for existing in getattr(multi, "_span_processors", ()):
             old = describe(existing)
-            if existing is processor or (new and old and equivalent(new, old)):
+            if (
+                existing is processor
+                or same_exporter(existing, processor)
+                or (new and old and equivalent(new, old))
+            ):
                 break
         else:
             add(processor)
@@ -200,6 +204,8 @@ def _add(multi: Any, processor: Any, site: str, add: Callable[[Any], None]) -> N
         return
     assert new is not None
     _report_duplicate(new, site, _site_of(existing, "an earlier call"))
+    if same_exporter(existing, processor):
+        return  # shutting it down would shut down the exporter the kept one uses
     with _boundary.guard(_settings, "shutting down a duplicate span pipeline"):
         processor.shutdown()
 
@@ -343,7 +349,11 @@ def stand_down() -> None:
             processor.shutdown()
     trace = sys.modules.get("opentelemetry.trace")
     provider: Any = getattr(trace, "_TRACER_PROVIDER", None)
-    if provider is not None and _is_sdk_provider(provider) and not getattr(provider, STOOD_DOWN, False):
+    if (
+        provider is not None
+        and _is_sdk_provider(provider)
+        and not getattr(provider, STOOD_DOWN, False)
+    ):
         with _boundary.guard(_settings, "shutting down the application's TracerProvider"):
             provider.shutdown()
             setattr(provider, STOOD_DOWN, True)

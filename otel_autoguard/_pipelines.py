@@ -20,8 +20,6 @@ class Pipeline(NamedTuple):
     """The exporter's class, with its module: two classes are two kinds."""
     destination: str | None
     """Normalised endpoint URL or output stream; None when unknown."""
-    exporter_id: int
-    """``id`` of the exporter object: one exporter shared by two processors is one pipeline."""
     shown: str | None = None
     """The destination as the exporter has it, for messages."""
 
@@ -74,11 +72,18 @@ def describe(processor: object) -> Pipeline | None:
         return None
     kind = f"{type(exporter).__module__}.{type(exporter).__qualname__}"
     destination, shown = _destination(exporter)
-    return Pipeline(kind, destination, id(exporter), shown)
+    return Pipeline(kind, destination, shown)
 
 
 def equivalent(a: Pipeline, b: Pipeline) -> bool:
-    """Would both export every span to the same place?"""
-    if a.exporter_id == b.exporter_id:
-        return True
+    """Would both export every span to the same place?
+
+    (Two processors sharing one exporter object are the same pipeline too; the
+    caller, which holds both, checks that.)
+    """
     return a.kind == b.kind and a.destination is not None and a.destination == b.destination
+
+
+def same_exporter(a: object, b: object) -> bool:
+    exporter = getattr(a, "span_exporter", None)
+    return exporter is not None and exporter is getattr(b, "span_exporter", None)

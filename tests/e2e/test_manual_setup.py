@@ -76,6 +76,7 @@ def start(
     venv: Venv,
     app_dir: Path,
     receiver: Receiver,
+    *,
     cmd: str,
     setup: str,
     instrument: bool = False,
@@ -120,9 +121,8 @@ def serve_and_stop(run: Run, receivers: list[Receiver]) -> int:
         assert {s.span_id for s in spans} == ids, "receivers got different spans"
     out = run.proc.output()
     for noise in ("Overriding of current", "Attempting to instrument", "Traceback"):
-        assert not [
-            line for line in out.splitlines() if noise in line and "otel-autoguard: pid=" not in line
-        ], out
+        seen = [line for line in out.splitlines() if noise in line]
+        assert all(line.startswith("otel-autoguard: pid=") for line in seen), out
     return server
 
 
@@ -159,25 +159,18 @@ def expected_warning(kind: str, where: str, endpoint: str) -> str:
     return second_of_apps(at, at, endpoint)
 
 
-@pytest.mark.parametrize(
-    ("cmd", "setup", "kind", "where", "parent"),
-    CASES,
-    ids=[f"{c[1]}-{c[0].replace(' ', '_')}" for c in CASES],
-)
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[1]}-{c[0].replace(' ', '_')}" for c in CASES])
 def test_equivalent_pipeline_is_added_once_with_one_warning(
     procs: list[Proc],
     venv: Venv,
     app_dir: Path,
     receiver: Receiver,
-    cmd: str,
-    setup: str,
-    kind: str,
-    where: str,
-    parent: str | None,
+    case: tuple[str, str, str, str, str | None],
 ) -> None:
+    cmd, setup, kind, where, parent = case
     # init: two create_app() calls per process, each of which runs it.
     calls = "2" if setup == "init" else "1"
-    run = start(procs, venv, app_dir, receiver, cmd, setup, FACTORY_CALLS=calls)
+    run = start(procs, venv, app_dir, receiver, cmd=cmd, setup=setup, FACTORY_CALLS=calls)
     server = serve_and_stop(run, [receiver])
     assert warnings(run.proc) == [expected_warning(kind, where, receiver.endpoint)]
     if parent is None:
@@ -187,33 +180,34 @@ def test_equivalent_pipeline_is_added_once_with_one_warning(
 
 
 @pytest.fixture
-def app_collector() -> Iterator[Receiver]:
-    """The legacy app's own collector, elsewhere than OTEL_EXPORTER_OTLP_ENDPOINT."""
+def collectors(receiver: Receiver) -> Iterator[tuple[Receiver, Receiver]]:
+    """OTEL_EXPORTER_OTLP_ENDPOINT's, and the legacy app's own collector elsewhere."""
     r = Receiver().start()
-    yield r
+    yield receiver, r
     r.stop()
 
 
 @pytest.mark.parametrize(
-    ("cmd", "setup"),
+    "case",
     [
         ("app.py debug", "module-top"),
         ("app.py nodebug", "module-top"),
         ("app.py debug", "add"),
         ("flask run --debug", "setup-tracing"),
     ],
+    ids=lambda c: f"{c[1]}-{c[0].replace(' ', '_')}",
 )
 def test_the_apps_own_collector_keeps_its_spans(
     procs: list[Proc],
     venv: Venv,
     app_dir: Path,
-    receiver: Receiver,
-    app_collector: Receiver,
-    cmd: str,
-    setup: str,
+    collectors: tuple[Receiver, Receiver],
+    case: tuple[str, str],
 ) -> None:
+    cmd, setup = case
+    receiver, app_collector = collectors
     run = start(
-        procs, venv, app_dir, receiver, cmd, setup,
+        procs, venv, app_dir, receiver, cmd=cmd, setup=setup,
         APP_TRACES_ENDPOINT=f"{app_collector.endpoint}/v1/traces",
     )  # fmt: skip
     server = serve_and_stop(run, [receiver, app_collector])
@@ -223,12 +217,14 @@ def test_the_apps_own_collector_keeps_its_spans(
 
 
 def test_a_second_import_does_not_double_the_apps_own_pipeline(
-    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, app_collector: Receiver
+    procs: list[Proc], venv: Venv, app_dir: Path, collectors: tuple[Receiver, Receiver]
 ) -> None:
+    receiver, app_collector = collectors
     endpoint = f"{app_collector.endpoint}/v1/traces"
     run = start(
-        procs, venv, app_dir, receiver, "app.py debug", "twice", APP_TRACES_ENDPOINT=endpoint
-    )
+        procs, venv, app_dir, receiver, cmd="app.py debug", setup="twice",
+        APP_TRACES_ENDPOINT=endpoint,
+    )  # fmt: skip
     server = serve_and_stop(run, [receiver, app_collector])
     at = site("manual.py", "provider-add")
     assert warnings(run.proc) == [second_of_apps(at, at, app_collector.endpoint)]
@@ -239,8 +235,9 @@ def test_without_debug_the_user_sees_one_line(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
 ) -> None:
     run = start(
-        procs, venv, app_dir, receiver, "app.py debug", "module-top", OTEL_AUTOGUARD_DEBUG="false"
-    )
+        procs, venv, app_dir, receiver, cmd="app.py debug", setup="module-top",
+        OTEL_AUTOGUARD_DEBUG="false",
+    )  # fmt: skip
     serve_and_stop(run, [receiver])
     ours = [line for line in run.proc.output().splitlines() if "otel-autoguard" in line]
     assert ours == [ours_runs_it(site("manual.py", "provider-add"), receiver.endpoint)]

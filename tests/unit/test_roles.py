@@ -19,15 +19,18 @@ CASES = [
     ({**CHILD, "OTEL_AUTOGUARD_RELOADER_PID": "99"}, [PY, "-m", "pip", "list"], Role.SKIP, "pip"),
     ({**CHILD, "OTEL_AUTOGUARD_RELOADER_PID": "99"}, [PY, "app.py"], Role.DEFER, "app:"),
     ({"WERKZEUG_RUN_MAIN": "true"}, [PY, "app.py"], Role.DEFER, "app:"),
+    # Under opentelemetry-instrument the role is decided as for any process
+    # (_instrument_cli stands in for its sitecustomize).
     (
         {
             "PYTHONPATH": "/x:/v/lib/python3.11/site-packages/opentelemetry/instrumentation/"
             "auto_instrumentation"
         },
         [PY, "app.py"],
-        Role.SKIP,
-        "opentelemetry-instrument",
+        Role.DEFER,
+        "app: role unknown at start",
     ),
+    ({}, [PY, "/v/bin/opentelemetry-instrument", "python", "app.py"], Role.SKIP, "never serves"),
     ({}, [PY, "/v/bin/flask", "run"], Role.DEFER, "flask run"),
     ({}, [PY, "/v/bin/flask", "--app", "run", "run", "--debug"], Role.DEFER, "flask run"),
     ({}, [PY, "/v/bin/flask", "--app=x:create_app()", "run"], Role.DEFER, "flask run"),
