@@ -241,3 +241,23 @@ def test_without_debug_the_user_sees_one_line(
     serve_and_stop(run, [receiver])
     ours = [line for line in run.proc.output().splitlines() if "otel-autoguard" in line]
     assert ours == [ours_runs_it(site("manual.py", "provider-add"), receiver.endpoint)]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [(v, s) for v in ("3.9", "3.13") for s in ("module-top", "add")],
+    ids=lambda c: f"{c[1]}-{c[0]}",
+)
+def test_on_other_pythons(
+    procs: list[Proc],
+    venvs: dict[str, Venv],
+    app_dir: Path,
+    receiver: Receiver,
+    case: tuple[str, str],
+) -> None:
+    version, setup = case
+    run = start(procs, venvs[version], app_dir, receiver, cmd="app.py debug", setup=setup)
+    server = serve_and_stop(run, [receiver])
+    where = "provider-add" if setup == "module-top" else "add"
+    assert warnings(run.proc) == [ours_runs_it(site("manual.py", where), receiver.endpoint)]
+    check_parent(run, server, APP_SHUT_DOWN if setup == "module-top" else NO_SDK)
