@@ -72,6 +72,10 @@ def install(settings: Settings, settled: bool) -> None:
         "opentelemetry.instrumentation.instrumentor",
         _guarded("opentelemetry.instrumentation", _patch_instrumentor),
     )
+    when_imported(
+        "opentelemetry.instrumentation.flask",
+        _guarded("opentelemetry.instrumentation.flask", _patch_flask),
+    )
     # Flask's instrument_app() on an app that is already instrumented logs a warning.
     logging.getLogger("opentelemetry.instrumentation.flask").addFilter(_AlreadyInstrumented())
 
@@ -374,16 +378,55 @@ def _patch_instrumentor(module: Any) -> None:
     def instrument(self: Any, **kwargs: Any) -> Any:
         if getattr(self, "_is_instrumented_by_opentelemetry", False):
             # OpenTelemetry would log "Attempting to instrument while already
-            # instrumented": harmless, since it does nothing, but alarming.
-            _debug(
-                f"{call_site()}: {type(self).__name__}().instrument(): already instrumented "
-                "(otel-autoguard instruments installed libraries at start); nothing to do"
-            )
+            # instrumented" and ignore the call, tracer_provider= included.
+            _already_instrumented(f"{type(self).__name__}().instrument()", kwargs)
             return None
         return original(self, **kwargs)
 
     setattr(instrument, _MARK, True)
     base.instrument = instrument
+
+
+def _patch_flask(module: Any) -> None:
+    instrumentor = module.FlaskInstrumentor
+    original = instrumentor.instrument_app
+    if getattr(original, _MARK, False):
+        return
+    names = ("request_hook", "response_hook", "tracer_provider")
+
+    def instrument_app(app: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(app, "_is_instrumented_by_opentelemetry", False):
+            given = dict(zip(names, args), **kwargs)
+            _already_instrumented("FlaskInstrumentor().instrument_app(app)", given)
+            return None
+        return original(app, *args, **kwargs)
+
+    setattr(instrument_app, _MARK, True)
+    instrumentor.instrument_app = staticmethod(instrument_app)
+
+
+def _already_instrumented(call: str, kwargs: dict[str, Any]) -> None:
+    """The app instruments what otel-autoguard instrumented at start.
+
+    The instrumentation uses the global provider; a ``tracer_provider=`` the app
+    passes is treated as if it had been set globally (rule 1), so the app's own
+    pipelines still receive the spans.
+    """
+    site = call_site()
+    provider = kwargs.get("tracer_provider")
+    trace = sys.modules.get("opentelemetry.trace")
+    joined = ""
+    if (
+        trace is not None
+        and _is_sdk_provider(provider)
+        and provider is not getattr(trace, "_TRACER_PROVIDER", None)
+    ):
+        trace.set_tracer_provider(provider)
+        joined = "; its tracer_provider was joined to the global one"
+    _debug(
+        f"{site}: {call}: already instrumented (otel-autoguard instruments installed "
+        f"libraries at start){joined or '; nothing to do'}"
+    )
 
 
 class _AlreadyInstrumented(logging.Filter):

@@ -145,6 +145,9 @@ CASES = [
     ("flask run --debug", "setup-tracing", "ours", "manual_factory.py/provider-add",
      APP_SHUT_DOWN),
     ("flask run", "setup-tracing", "app", "manual_factory.py/provider-add", None),
+    ("flask run --debug", "own-provider", "ours", "manual_factory.py/own-provider-add",
+     APP_SHUT_DOWN),
+    ("flask run", "own-provider", "app", "manual_factory.py/own-provider-add", None),
     ("flask run --debug", "init", "ours", "manual_factory.py/add", NO_SDK),
     ("flask run", "init", "ours", "manual_factory.py/add", None),
 ]  # fmt: skip
@@ -194,6 +197,8 @@ def collectors(receiver: Receiver) -> Iterator[tuple[Receiver, Receiver]]:
         ("app.py nodebug", "module-top"),
         ("app.py debug", "add"),
         ("flask run --debug", "setup-tracing"),
+        ("flask run --debug", "own-provider"),
+        ("flask run", "own-provider"),
     ],
     ids=lambda c: f"{c[1]}-{c[0].replace(' ', '_')}",
 )

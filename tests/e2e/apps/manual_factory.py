@@ -2,6 +2,7 @@
 # every call, as `flask --app manual_factory run` calls it (FACTORY_CALLS times
 # here, as tests and CLI commands do).
 #   MANUAL_SETUP=setup-tracing  setup_tracing(app): own TracerProvider, instrument_app(app)
+#   MANUAL_SETUP=own-provider   instrument_app(app, tracer_provider=its own provider), not set
 #   MANUAL_SETUP=init           init_tracing(): get_tracer_provider().add_span_processor(...)
 import os
 
@@ -27,14 +28,24 @@ def setup_tracing(app):
     FlaskInstrumentor().instrument_app(app)  # site:instrument-app
 
 
+def instrument_with_own_provider(app):
+    # No set_tracer_provider: the provider is only handed to the instrumentation.
+    provider = TracerProvider(resource=Resource.create({"process.pid": os.getpid()}))
+    provider.add_span_processor(BatchSpanProcessor(exporter()))  # site:own-provider-add
+    FlaskInstrumentor().instrument_app(app, tracer_provider=provider)
+
+
 def init_tracing():
     trace.get_tracer_provider().add_span_processor(BatchSpanProcessor(exporter()))  # site:add
 
 
 def create_app():
     app = Flask(__name__)
-    if os.environ["MANUAL_SETUP"] == "setup-tracing":
+    setup = os.environ["MANUAL_SETUP"]
+    if setup == "setup-tracing":
         setup_tracing(app)
+    elif setup == "own-provider":
+        instrument_with_own_provider(app)
     else:
         init_tracing()
 
