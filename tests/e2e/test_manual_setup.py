@@ -266,3 +266,27 @@ def test_on_other_pythons(
     where = "provider-add" if setup == "module-top" else "add"
     assert warnings(run.proc) == [ours_runs_it(site("manual.py", where), receiver.endpoint)]
     check_parent(run, server, APP_SHUT_DOWN if setup == "module-top" else NO_SDK)
+
+
+def test_each_reloaded_child_follows_the_same_rule(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    run = start(procs, venv, app_dir, receiver, cmd="app.py debug", setup="module-top")
+    children = []
+    for edit in range(2):
+        if edit:
+            with open(app_dir / "manual.py", "a") as f:
+                f.write("\n# edited\n")  # below every marked line: the sites keep their numbers
+        children.append(run.proc.wait_configured(edit + 1)[-1])
+        wait_port(run.port, run.proc)
+        assert {int(get(run.port).split()[-1]) for _ in range(N)} == {children[-1]}
+    run.proc.signal(signal.SIGINT, group=True)
+    assert run.proc.wait() == 0
+    spans = receiver.wait_for_server_spans(2 * N)
+    assert len(spans) == 2 * N == len({s.span_id for s in spans})
+    assert sorted(s.pid for s in spans) == sorted(children * N)
+    # One line per serving process: the parent says nothing, each child the same.
+    warning = ours_runs_it(site("manual.py", "provider-add"), receiver.endpoint)
+    assert warnings(run.proc) == [warning, warning]
+    assert run.proc.configured_pids() == children
+    assert run.proc.exit_line(run.proc.pid) == f"exit role=reloader-parent {APP_SHUT_DOWN}"
