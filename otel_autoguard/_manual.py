@@ -323,7 +323,7 @@ def _release_held(provider: Any) -> None:
 def _join(current: Any, later: Any, site: str) -> None:
     """A second SDK provider: its pipelines join the first (once each), its spans too."""
     multi = current._active_span_processor
-    owner = "otel-autoguard" if site == OURS else site
+    owner = "otel-autoguard's SDK configuration" if site == OURS else site
     _debug(
         f"{owner}: set_tracer_provider while a TracerProvider is already set; OpenTelemetry "
         "keeps the first, so the later one's span pipelines were added to it (each once)"
