@@ -14,6 +14,9 @@ The rule (README, "When the application sets up OpenTelemetry itself"):
   own pipeline once the process serves.
 - A reloader parent runs none of it: whatever the application set up there is
   shut down; its serving child sets up the same.
+- Instrumenting again what otel-autoguard instrumented at start does nothing and
+  says nothing (debug aside); a ``tracer_provider=`` passed along is treated as
+  if the application had set it globally.
 
 Every patch runs inside the application's own call, so each goes through the
 boundary and falls back to OpenTelemetry's own behaviour if it fails.
@@ -22,7 +25,6 @@ boundary and falls back to OpenTelemetry's own behaviour if it fails.
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import sys
 import threading
@@ -38,7 +40,6 @@ OURS = "otel-autoguard"
 STOOD_DOWN = "_otel_autoguard_stood_down"
 _MARK = "__otel_autoguard__"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_LOGGING_DIR = os.path.dirname(os.path.abspath(logging.__file__))
 _SEP = os.sep
 
 _settings: Settings | None = None
@@ -76,8 +77,6 @@ def install(settings: Settings, settled: bool) -> None:
         "opentelemetry.instrumentation.flask",
         _guarded("opentelemetry.instrumentation.flask", _patch_flask),
     )
-    # Flask's instrument_app() on an app that is already instrumented logs a warning.
-    logging.getLogger("opentelemetry.instrumentation.flask").addFilter(_AlreadyInstrumented())
 
 
 def _guarded(what: str, patch: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -96,7 +95,6 @@ def _is_library(filename: str) -> bool:
         filename == __file__
         or f"{_SEP}opentelemetry{_SEP}" in filename
         or filename.startswith("<frozen ")
-        or os.path.dirname(filename) == _LOGGING_DIR
     )
 
 
@@ -427,11 +425,3 @@ def _already_instrumented(call: str, kwargs: dict[str, Any]) -> None:
         f"{site}: {call}: already instrumented (otel-autoguard instruments installed "
         f"libraries at start){joined or '; nothing to do'}"
     )
-
-
-class _AlreadyInstrumented(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not str(record.msg).startswith("Attempting to instrument"):
-            return True
-        _debug(f"{call_site()}: {record.getMessage()} (by otel-autoguard at start); nothing to do")
-        return False
