@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 
-from . import _boundary, _graceful, _otel
+from . import _boundary, _graceful, _instrument_cli, _manual, _otel
 from ._roles import Decision, Role
 from ._settings import Settings
 
@@ -45,6 +45,9 @@ def begin(settings: Settings, decision: Decision) -> None:
     _settings, _role = settings, decision.role
     if settings.debug:
         atexit.register(_report_exit)
+    _instrument_cli.stand_in(settings, decision.role)
+    if decision.role is not Role.SKIP:
+        _manual.install(settings, settled=decision.role is Role.SERVE)
     if decision.role is Role.SKIP:
         _boundary.debug(settings, f"role=skip reason={decision.reason!r} action=none")
         return
@@ -82,6 +85,7 @@ def _configure(reason: str) -> bool:
         _role = Role.SERVE
         with _boundary.guard(_settings, "configuring the OpenTelemetry SDK"):
             configurator = _otel.configure_sdk(_settings)
+            _manual.sdk_configured()
             if threading.current_thread() is threading.main_thread():
                 _graceful.flush_on_sigterm(_settings)
             if _settings.reloader_child:
@@ -136,6 +140,7 @@ def reloader_parent(reason: str) -> None:
     if _settings is None or _configured:
         return
     _set_role(Role.RELOADER_PARENT, reason, "idle")
+    _manual.stand_down()
 
 
 def supervising(reason: str) -> None:

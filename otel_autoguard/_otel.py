@@ -268,5 +268,8 @@ def sdk_state() -> str:
         ("logger", "opentelemetry._logs._internal", "_LOGGER_PROVIDER"),
     ):
         provider = getattr(sys.modules.get(module), attribute, None)
-        found.append(f"{label}={type(provider).__name__ if provider is not None else 'none'}")
+        name = type(provider).__name__ if provider is not None else "none"
+        if getattr(provider, "_otel_autoguard_stood_down", False):
+            name += "(shut-down)"  # the application's, in a reloader parent: see _manual
+        found.append(f"{label}={name}")
     return " ".join(found)

@@ -64,8 +64,7 @@ TOOLS = frozenset(
         "poetry",
         "otel-autoguard",
         "otel_autoguard",
-        # Its launcher loads every instrumentor, then execs the program, which
-        # _under_opentelemetry_instrument recognises.
+        # Its launcher only execs the program (see _instrument_cli for that one).
         "opentelemetry-instrument",
         "opentelemetry-bootstrap",
     }
@@ -101,37 +100,10 @@ DJANGO_TOOLS = frozenset(
     }
 )
 
-# Django management commands that never serve (a custom command might: runserver_plus).
-DJANGO_TOOLS = frozenset(
-    {
-        "test",
-        "shell",
-        "dbshell",
-        "migrate",
-        "makemigrations",
-        "showmigrations",
-        "sqlmigrate",
-        "check",
-        "collectstatic",
-        "createsuperuser",
-        "changepassword",
-        "startapp",
-        "startproject",
-        "compilemessages",
-        "makemessages",
-        "dumpdata",
-        "loaddata",
-        "flush",
-        "help",
-        "version",
-        None,
-    }
-)
 
 _OPTS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
 _FLASK_OPTS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
 _DJANGO_OPTS_WITH_VALUE = frozenset({"--settings", "--pythonpath", "-v", "--verbosity"})
-_OTEL_INSTRUMENT_DIR = "opentelemetry/instrumentation/auto_instrumentation"
 
 
 class _Program(NamedTuple):
@@ -206,13 +178,6 @@ def reloader_child(environ: Mapping[str, str], ppid: int | None) -> str | None:
     return None
 
 
-def _under_opentelemetry_instrument(environ: Mapping[str, str]) -> bool:
-    return any(
-        entry.rstrip("/").endswith(_OTEL_INSTRUMENT_DIR)
-        for entry in environ.get("PYTHONPATH", "").split(":")
-    )
-
-
 def detect_role(  # noqa: PLR0911 - one return per rule reads best
     environ: Mapping[str, str],
     argv: Sequence[str],
@@ -231,11 +196,6 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
         return Decision(Role.SERVE, "OTEL_AUTOGUARD_ROLE=serve")
     if override == "skip":
         return Decision(Role.SKIP, "OTEL_AUTOGUARD_ROLE=skip")
-    if _under_opentelemetry_instrument(environ):
-        return Decision(
-            Role.SKIP,
-            "opentelemetry-instrument's sitecustomize is on PYTHONPATH and sets up this process",
-        )
     child = reloader_child(environ, ppid)
     if child is not None:
         return Decision(Role.SERVE, child)

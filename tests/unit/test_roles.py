@@ -19,14 +19,16 @@ CASES = [
     ({**CHILD, "OTEL_AUTOGUARD_RELOADER_PID": "99"}, [PY, "-m", "pip", "list"], Role.SKIP, "pip"),
     ({**CHILD, "OTEL_AUTOGUARD_RELOADER_PID": "99"}, [PY, "app.py"], Role.DEFER, "app:"),
     ({"WERKZEUG_RUN_MAIN": "true"}, [PY, "app.py"], Role.DEFER, "app:"),
+    # Under opentelemetry-instrument the role is decided as for any process
+    # (_instrument_cli stands in for its sitecustomize).
     (
         {
             "PYTHONPATH": "/x:/v/lib/python3.11/site-packages/opentelemetry/instrumentation/"
             "auto_instrumentation"
         },
         [PY, "app.py"],
-        Role.SKIP,
-        "opentelemetry-instrument",
+        Role.DEFER,
+        "app: role unknown at start",
     ),
     # Django's autoreloader child: RUN_MAIN=true and its parent recorded its pid.
     (
@@ -53,6 +55,7 @@ CASES = [
     ({}, [PY, "/v/bin/gunicorn", "-w", "2", "app:app"], Role.DEFER, "gunicorn:"),
     ({}, [PY, "-m", "uvicorn", "--reload", "app:app"], Role.DEFER, "uvicorn:"),
     ({}, [PY, "/v/bin/waitress-serve", "app:app"], Role.DEFER, "waitress-serve:"),
+    ({}, [PY, "/v/bin/opentelemetry-instrument", "python", "app.py"], Role.SKIP, "never serves"),
     ({}, [PY, "/v/bin/flask", "run"], Role.DEFER, "flask run"),
     ({}, [PY, "/v/bin/flask", "--app", "run", "run", "--debug"], Role.DEFER, "flask run"),
     ({}, [PY, "/v/bin/flask", "--app=x:create_app()", "run"], Role.DEFER, "flask run"),
