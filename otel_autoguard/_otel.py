@@ -196,6 +196,21 @@ def flush_spans(timeout_s: float) -> None:
         flush(int(timeout_s * 1000))
 
 
+def flush_all(timeout_s: float) -> None:
+    """Export the spans, then the metrics and logs, this process holds (each bounded)."""
+    from opentelemetry import metrics, trace
+    from opentelemetry._logs import get_logger_provider
+
+    for provider in (
+        trace.get_tracer_provider(),
+        metrics.get_meter_provider(),
+        get_logger_provider(),
+    ):
+        flush = getattr(provider, "force_flush", None)
+        if flush is not None:
+            flush(int(timeout_s * 1000))
+
+
 def sdk_state() -> str:
     """The providers this process holds, read without importing anything."""
     found = []

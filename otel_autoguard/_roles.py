@@ -155,6 +155,15 @@ def _under_opentelemetry_instrument(environ: Mapping[str, str]) -> bool:
     )
 
 
+def is_uwsgi(argv: Sequence[str]) -> bool:
+    """The interpreter is embedded in uWSGI (its binary, not ``python``, was started).
+
+    uWSGI's own options follow, which are not Python's: reading them as a Python
+    command line would name a random option value as the program.
+    """
+    return bool(argv) and os.path.basename(argv[0]).startswith("uwsgi")
+
+
 def detect_role(  # noqa: PLR0911 - one return per rule reads best
     environ: Mapping[str, str],
     argv: Sequence[str],
@@ -180,6 +189,11 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
         )
     if is_reloader_child(environ, ppid):
         return Decision(Role.SERVE, "Werkzeug reloader child (WERKZEUG_RUN_MAIN=true)")
+
+    if is_uwsgi(argv):
+        return Decision(
+            Role.DEFER, "uWSGI: its workers are configured after fork, its master never"
+        )
 
     program = _parse_interpreter_argv(argv)
     if "--multiprocessing-fork" in program.args or (

@@ -13,7 +13,7 @@ from importlib import import_module
 from .. import _boundary
 from .._settings import Settings
 
-_SERVERS = ("_werkzeug",)
+_SERVERS = ("_werkzeug", "_uwsgi")
 
 
 def install(settings: Settings) -> None:
