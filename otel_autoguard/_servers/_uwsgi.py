@@ -50,7 +50,8 @@ THREAD_OPTIONS = frozenset(
     }
 )
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP)
-_FALSE = (False, b"0", b"false", b"no", b"off", "0", "false", "no", "off")
+# uWSGI's own reading of a boolean option's value (uwsgi_opt_true).
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 Hook = Callable[[], None]
 
@@ -71,9 +72,16 @@ def threads_enabled(version_info: tuple[Any, ...], opt: Mapping[str, Any]) -> bo
         return True
     for name in THREAD_OPTIONS & set(opt):
         values = opt[name] if isinstance(opt[name], list) else [opt[name]]
-        if any(value not in _FALSE for value in values):
+        if any(not _is_false(value) for value in values):
             return True
     return False
+
+
+def _is_false(value: Any) -> bool:
+    if isinstance(value, bool):
+        return not value
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return text.lower() in _FALSE
 
 
 def _on_first_import_with_uwsgi(callback: Callable[[Any], None]) -> None:
