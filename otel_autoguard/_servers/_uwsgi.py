@@ -61,27 +61,24 @@ def install(settings: Settings) -> None:
     from .._roles import is_uwsgi
 
     if is_uwsgi(_argv()):
-        _on_first_import_with_uwsgi(
-            lambda uwsgi: _attach(settings, uwsgi),
-        )
+        _on_first_import_with_uwsgi(lambda uwsgi: _attach(settings, uwsgi))
 
 
 def threads_enabled(version_info: tuple[Any, ...], opt: Mapping[str, Any]) -> bool:
     """Whether uWSGI runs Python threads (``uwsgi.version_info``, ``uwsgi.opt``)."""
     if tuple(version_info[:3]) >= THREADS_ALWAYS_ON:
         return True
-    for name in THREAD_OPTIONS & set(opt):
-        values = opt[name] if isinstance(opt[name], list) else [opt[name]]
-        if any(not _is_false(value) for value in values):
-            return True
-    return False
+    return any(_set(opt[name]) for name in THREAD_OPTIONS & set(opt))
 
 
-def _is_false(value: Any) -> bool:
-    if isinstance(value, bool):
-        return not value
+def _set(value: Any) -> bool:
+    """An option's value as uWSGI reads a boolean (``uwsgi_opt_true``)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, list):
+        return any(_set(v) for v in value)
     text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-    return text.lower() in _FALSE
+    return text.lower() not in _FALSE
 
 
 def _on_first_import_with_uwsgi(callback: Callable[[Any], None]) -> None:
@@ -117,6 +114,13 @@ def _attach(settings: Settings, uwsgi: Any) -> None:
                 )
             _lifecycle.never_serve("uWSGI without Python threads (--enable-threads)")
             return
+        if worker <= 1 and _set(uwsgi.opt.get("skip-atexit")):
+            _boundary.emit(
+                settings,
+                "uWSGI --skip-atexit: workers end with _exit(), so the spans and metrics "
+                "a worker still holds when it stops, reloads or is recycled are lost; "
+                "remove --skip-atexit (--skip-atexit-teardown is fine)",
+            )
         if worker > 0:
             # --lazy-apps: the app loads in the worker, after the fork.
             _worker_started(settings, uwsgi)

@@ -64,14 +64,17 @@ def stop(proc: Proc, sig: int, group: bool) -> None:
     after the client has the response) at once, with no exit hook: see the
     README. The client gets its response a moment before the worker is idle.
     """
+    wait_idle(proc)
+    proc.signal(sig, group)
 
+
+def wait_idle(proc: Proc) -> None:
     def idle() -> bool:
         with socket.create_connection(("127.0.0.1", STATS[proc.pid]), timeout=5) as conn:
             data = b"".join(iter(lambda: conn.recv(65536), b""))
         return all(w["status"] == "idle" for w in json.loads(data)["workers"])
 
     proc.wait_until(idle, "idle workers")
-    proc.signal(sig, group)
 
 
 def workers(proc: Proc) -> list[int]:
@@ -170,8 +173,16 @@ def test_without_a_master_every_process_is_a_configured_worker(
         (signal.SIGINT, True, ("--lazy-apps",)),
         (signal.SIGTERM, False, ("--die-on-term",)),
         (signal.SIGQUIT, False, ()),
+        # Python's own exit handlers (the SDK's) are skipped; uwsgi.atexit still runs.
+        (signal.SIGINT, False, ("--skip-atexit-teardown",)),
     ],
-    ids=["sigint-group", "sigint-group-lazy-apps", "sigterm-die-on-term", "sigquit"],
+    ids=[
+        "sigint-group",
+        "sigint-group-lazy-apps",
+        "sigterm-die-on-term",
+        "sigquit",
+        "sigint-skip-atexit-teardown",
+    ],
 )
 def test_stop_loses_nothing_with_a_slow_collector(
     procs: list[Proc], uwsgi_venv: Venv, app_dir: Path, how: tuple[int, bool, tuple[str, ...]]
@@ -218,25 +229,43 @@ def test_max_requests_recycling_configures_each_new_worker(
     assert_exactly_once(proc, receiver, answered)
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["preloaded", "lazy-apps"])
-def test_touch_reload_loses_nothing(
-    procs: list[Proc], uwsgi_venv: Venv, app_dir: Path, receiver: Receiver, lazy: bool
+RELOADS = {
+    # name: (options, how the reload is asked for)
+    "touch-reload": (["--touch-reload", "reload.trigger"], "touch"),
+    "touch-reload-lazy-apps": (["--touch-reload", "reload.trigger", "--lazy-apps"], "touch"),
+    "py-autoreload": (["--py-autoreload", "1"], "edit"),
+    "sighup": ([], signal.SIGHUP),
+    # uWSGI 2.0 reloads on SIGTERM (without --die-on-term), killing workers at once.
+    "sigterm-brutal-reload": ([], signal.SIGTERM),
+}
+
+
+@pytest.mark.parametrize("reload", list(RELOADS))
+def test_reload_loses_nothing(
+    procs: list[Proc], uwsgi_venv: Venv, app_dir: Path, receiver: Receiver, reload: str
 ) -> None:
-    trigger = app_dir / "reload.trigger"
-    trigger.write_text("")
-    options = ["--master", "--processes", "2", "--touch-reload", str(trigger)]
+    options, how = RELOADS[reload]
+    (app_dir / "reload.trigger").write_text("")
     proc, port = start(
-        procs, uwsgi_venv, app_dir, receiver, *options, *(["--lazy-apps"] if lazy else []),
+        procs, uwsgi_venv, app_dir, receiver, "--master", "--processes", "2", *options,
         OTEL_BSP_SCHEDULE_DELAY="60000",
     )  # fmt: skip
     proc.wait_configured(2)
     answered = serve(port, N)
     first = set(workers(proc))
-    # uWSGI checks the file's mtime once a second or so; a new mtime is enough.
-    time.sleep(1.1)
-    trigger.write_text("touched")
+    wait_idle(proc)
+    if how == "touch":
+        # uWSGI compares the file's mtime about once a second.
+        time.sleep(1.1)
+        (app_dir / "reload.trigger").write_text("touched")
+    elif how == "edit":
+        time.sleep(1.1)
+        with open(app_dir / "app.py", "a") as f:
+            f.write("\n# edited\n")
+    else:
+        proc.signal(how, group=False)
     proc.wait_configured(4)
-    # The old workers flushed on their way out, before the new ones started.
+    # The old workers flushed on their way out (a 60 s batch delay otherwise).
     assert len(receiver.wait_for_server_spans(N)) == N
     answered += serve(port, N)
     assert set(answered) - first <= set(workers(proc)) - first
@@ -245,6 +274,53 @@ def test_touch_reload_loses_nothing(
     # The master re-executed itself: the .pth ran again there, and it stayed idle.
     assert [text for pid, text in proc.debug() if pid == proc.pid].count(MASTER_IDLE) == 2
     assert_exactly_once(proc, receiver, answered)
+
+
+def test_graceful_shutdown_through_the_master_fifo_loses_nothing(
+    procs: list[Proc], uwsgi_venv: Venv, app_dir: Path
+) -> None:
+    receiver = Receiver(delay=1.0).start()
+    try:
+        fifo = app_dir / "master.fifo"
+        proc, port = start(
+            procs, uwsgi_venv, app_dir, receiver, "--master", "--processes", "2",
+            "--master-fifo", str(fifo), OTEL_BSP_SCHEDULE_DELAY="60000",
+        )  # fmt: skip
+        proc.wait_configured(2)
+        answered = serve(port, N)
+        # "q": workers finish their requests, then exit through their exit hooks.
+        with open(fifo, "w") as f:
+            f.write("q")
+        assert proc.wait() == 0
+        assert Counter(s.pid for s in receiver.server_spans()) == answered
+        assert_master_idle(proc, receiver)
+    finally:
+        receiver.stop()
+
+
+def test_skip_atexit_is_reported_once(
+    procs: list[Proc], uwsgi_venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    proc, _ = start(
+        procs, uwsgi_venv, app_dir, receiver, "--master", "--processes", "2", "--skip-atexit"
+    )
+    proc.wait_configured(2)
+    stop(proc, signal.SIGINT, group=False)
+    proc.wait()
+    assert ours(proc) == [
+        "otel-autoguard: uWSGI --skip-atexit: workers end with _exit(), so the spans and "
+        "metrics a worker still holds when it stops, reloads or is recycled are lost; "
+        "remove --skip-atexit (--skip-atexit-teardown is fine)"
+    ]
+
+
+def ours(proc: Proc) -> list[str]:
+    """otel-autoguard's lines other than the debug ones."""
+    return [
+        line
+        for line in proc.output().splitlines()
+        if line.startswith("otel-autoguard:") and not line.startswith("otel-autoguard: pid=")
+    ]
 
 
 def test_the_apps_own_uwsgi_hooks_still_run(
@@ -276,14 +352,9 @@ def test_without_python_threads_one_line_and_nothing_configured(
     answered = serve(port, N)
     stop(proc, signal.SIGINT, group=False)
     assert proc.wait() == 0
-    ours = [
-        line
-        for line in proc.output().splitlines()
-        if line.startswith("otel-autoguard:") and not line.startswith("otel-autoguard: pid=")
-    ]
-    assert len(ours) == 1
-    assert ours[0].startswith("otel-autoguard: uWSGI runs without Python threads")
-    assert "Add --enable-threads" in ours[0]
+    (line,) = ours(proc)
+    assert line.startswith("otel-autoguard: uWSGI runs without Python threads")
+    assert "Add --enable-threads" in line
     assert proc.configured_pids() == []
     assert receiver.data.spans == []
     for pid in answered:
