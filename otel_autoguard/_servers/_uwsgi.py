@@ -133,6 +133,10 @@ def _attach(settings: Settings, uwsgi: Any) -> None:
 def _worker_started(settings: Settings, uwsgi: Any) -> None:
     with _boundary.guard(settings, "starting a uWSGI worker"):
         _lifecycle.forked()
+        if uwsgi.worker_id() <= 0:
+            # Mules and spoolers run the post-fork hook too; they answer no request.
+            _lifecycle.never_serve("uWSGI mule or spooler: serves no request")
+            return
         # Before the app's own exit work (which may still end spans), stop
         # signals are held; after it, everything is flushed.
         _chain(uwsgi, "atexit", before=_hold_stop_signals, after=lambda: _flush(settings))
