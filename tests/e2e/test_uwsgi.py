@@ -380,3 +380,23 @@ def test_older_uwsgi_with_enable_threads_is_traced(
     assert proc.wait() == 0
     assert "otel-autoguard: uWSGI runs without Python threads" not in proc.output()
     assert_exactly_once(proc, receiver, answered)
+
+
+def test_a_uwsgi_from_elsewhere_with_virtualenv(
+    procs: list[Proc],
+    uwsgi_venv: Venv,
+    old_uwsgi_venv: Venv,
+    app_dir: Path,
+    receiver: Receiver,
+) -> None:
+    """``uwsgi -H <venv>``: site reads that venv's .pth although uWSGI lives elsewhere."""
+    proc, port = start(
+        procs, old_uwsgi_venv, app_dir, receiver, "--master", "--processes", "2",
+        "--enable-threads", "--virtualenv", str(uwsgi_venv.path),
+    )  # fmt: skip
+    assert f"Set PythonHome to {uwsgi_venv.path}" in proc.output()
+    proc.wait_configured(2)
+    answered = serve(port, N)
+    stop(proc, signal.SIGINT, group=False)
+    assert proc.wait() == 0
+    assert_exactly_once(proc, receiver, answered)
