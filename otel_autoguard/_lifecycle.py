@@ -141,7 +141,7 @@ def forked() -> None:
 
 
 def never_serve(reason: str) -> None:
-    """This process serves, but the SDK must not be configured in it (already reported)."""
+    """The SDK must never be configured in this process (the caller says why)."""
     if _settings is None or _configured:
         return
     _set_role(Role.SKIP, reason, "none")

@@ -7,10 +7,11 @@ workers (unless ``--py-call-osafterfork``), so the only per-worker Python entry
 is its own ``uwsgi.post_fork_hook``.
 
 The first ``import`` statement after the ``uwsgi`` module exists tells where we
-are: in the master (the app loads before the fork), ``uwsgi.post_fork_hook``
-and ``uwsgi.atexit`` are set; in a worker (``--lazy-apps``, the app loads after
-the fork), the worker is configured at once. Either way before its first request.
-A hook the application sets before or after ours is kept and called too.
+are: in the master (the app loads before the fork), ``uwsgi.post_fork_hook`` is
+set; in a worker (``--lazy-apps``, the app loads after the fork), the worker is
+configured at once. Either way before its first request. Each worker then sets
+``uwsgi.atexit`` to flush on its way out. A hook the application sets before or
+after ours is kept and called too.
 """
 
 from __future__ import annotations
