@@ -134,12 +134,17 @@ def wait_metrics(receiver: Receiver, pids: set[int], proc: Proc) -> None:
 def test_workers_are_configured_after_fork_and_the_master_stays_idle(
     procs: list[Proc], uwsgi_venv: Venv, app_dir: Path, receiver: Receiver, lazy: bool
 ) -> None:
-    options = ["--master", "--processes", "3", "--mules", "1", *(["--lazy-apps"] if lazy else [])]
+    (app_dir / "spool").mkdir()
+    options = ["--master", "--processes", "3", "--mules", "1", "--spooler", "spool"]
+    options += ["--lazy-apps"] if lazy else []
     proc, port = start(procs, uwsgi_venv, app_dir, receiver, *options)
     proc.wait_configured(3)
-    # A mule runs uWSGI's post-fork hook too, but answers no request.
-    (mule,) = (int(pid) for pid in re.findall(r"spawned uWSGI mule 1 \(pid: (\d+)", proc.output()))
-    proc.wait_until(lambda: (mule, MULE_SKIPPED) in proc.debug(), "the mule's decision")
+    # A mule and a spooler run uWSGI's post-fork hook too, but answer no request.
+    out = proc.output()
+    (mule,) = (int(pid) for pid in re.findall(r"spawned uWSGI mule 1 \(pid: (\d+)", out))
+    (spooler,) = (int(pid) for pid in re.findall(r"uWSGI spooler on dir \S+ with pid (\d+)", out))
+    for pid in (mule, spooler):
+        proc.wait_until(lambda pid=pid: (pid, MULE_SKIPPED) in proc.debug(), f"{pid}'s decision")
     answered = serve(port, N)
     wait_metrics(receiver, set(answered), proc)
     # The SDK's export threads would show here; uWSGI's master has none of its own.
@@ -150,7 +155,7 @@ def test_workers_are_configured_after_fork_and_the_master_stays_idle(
     assert_exactly_once(proc, receiver, answered)
     for pid in workers(proc):
         assert "tracer=TracerProvider meter=MeterProvider" in proc.exit_line(pid)
-    assert mule not in proc.configured_pids()
+    assert mule not in proc.configured_pids() and spooler not in proc.configured_pids()
 
 
 def test_without_a_master_every_process_is_a_configured_worker(
