@@ -152,6 +152,22 @@ def supervising(reason: str) -> None:
     _set_role(Role.SUPERVISOR, reason, "idle; its workers configure after fork")
 
 
+def forked() -> None:
+    """This process was forked by a server that skips ``os.register_at_fork`` hooks.
+
+    uWSGI forks its workers without ``PyOS_AfterFork_Child`` (unless
+    ``--py-call-osafterfork``), so it reports the fork itself. Harmless twice.
+    """
+    _after_fork_in_child()
+
+
+def never_serve(reason: str) -> None:
+    """The SDK must never be configured in this process (the caller says why)."""
+    if _settings is None or _configured:
+        return
+    _set_role(Role.SKIP, reason, "none")
+
+
 def _set_role(role: Role, reason: str, action: str) -> None:
     global _role
     _role = role

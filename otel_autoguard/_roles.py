@@ -178,6 +178,15 @@ def reloader_child(environ: Mapping[str, str], ppid: int | None) -> str | None:
     return None
 
 
+def is_uwsgi(argv: Sequence[str]) -> bool:
+    """The interpreter is embedded in uWSGI (its binary, not ``python``, was started).
+
+    uWSGI's own options follow, which are not Python's: reading them as a Python
+    command line would name a random option value as the program.
+    """
+    return bool(argv) and os.path.basename(argv[0]).startswith("uwsgi")
+
+
 def detect_role(  # noqa: PLR0911 - one return per rule reads best
     environ: Mapping[str, str],
     argv: Sequence[str],
@@ -199,6 +208,11 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
     child = reloader_child(environ, ppid)
     if child is not None:
         return Decision(Role.SERVE, child)
+
+    if is_uwsgi(argv):
+        return Decision(
+            Role.DEFER, "uWSGI: its workers are configured after fork, its master never"
+        )
 
     program = _parse_interpreter_argv(argv)
     if "--multiprocessing-fork" in program.args:

@@ -96,6 +96,32 @@ def servers_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
     return venv
 
 
+# uWSGI builds from source with gcc against the venv's Python (headers and
+# libpython come with every pyenv CPython). 2.0.26 is the last release in which
+# Python threads are off unless --enable-threads.
+UWSGI = "uwsgi==2.0.31"
+UWSGI_THREADS_OPTIONAL = "uwsgi==2.0.26"
+
+
+def _with_uwsgi(venv: Venv, requirement: str) -> Venv:
+    if shutil.which("gcc") is None:
+        pytest.fail("uWSGI is built from source by pip: gcc is missing")
+    run([venv.python, "-m", "pip", "install", "-q", requirement])
+    return venv
+
+
+@pytest.fixture(scope="session")
+def uwsgi_venv(venv: Venv) -> Venv:
+    """The shared 3.11 venv plus uWSGI (an extra binary; other tests do not see it)."""
+    return _with_uwsgi(venv, UWSGI)
+
+
+@pytest.fixture(scope="session")
+def old_uwsgi_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
+    venv = make_venv(tmp_path_factory.mktemp("venv-uwsgi-old"), _pyenv_python("3.11"), wheel)
+    return _with_uwsgi(venv, UWSGI_THREADS_OPTIONAL)
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver().start()
