@@ -10,6 +10,7 @@ leaves exactly as Werkzeug would. A second stop request kills the child at once.
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import subprocess
 import threading
@@ -112,17 +113,6 @@ def flush_at_exit(settings: Settings) -> None:
         _otel.flush_spans(settings.stop_timeout)
 
 
-def exit_on_sigterm() -> None:
-    """A reloader parent without a SIGTERM handler (Django's) would die at once,
-    leaving its child serving; make SIGTERM an exit that stops the child first."""
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and _in_main_thread():
-        signal.signal(signal.SIGTERM, _exit_143)
-
-
-def _exit_143(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def flush_on_sigterm(settings: Settings) -> None:
     """In a serving process that SIGTERM would kill outright: flush first, then die of it.
 
@@ -137,10 +127,38 @@ def flush_on_sigterm(settings: Settings) -> None:
 
 def _flush_then_die(settings: Settings, signum: int, frame: FrameType | None) -> None:
     signal.signal(signum, signal.SIG_IGN)
-    with _boundary.guard(settings, "flushing telemetry on SIGTERM"):
-        _otel.flush_all(settings.stop_timeout)
+    # The SDK's force_flush does not honour its timeout (it exports the whole
+    # queue, each batch waiting out the exporter's timeout): bound it from outside.
+    flusher = threading.Thread(
+        target=_flush_all, args=(settings,), name="otel-autoguard-flush", daemon=True
+    )
+    flusher.start()
+    flusher.join(settings.stop_timeout)
+    if flusher.is_alive():
+        _boundary.emit(
+            settings,
+            f"telemetry not flushed within {settings.stop_timeout:g}s of SIGTERM "
+            f"({STOP_TIMEOUT}); exiting without the rest",
+        )
     signal.signal(signum, signal.SIG_DFL)
     signal.raise_signal(signum)
+
+
+def _flush_all(settings: Settings) -> None:
+    with _boundary.guard(settings, "flushing telemetry on SIGTERM"):
+        _otel.flush_all(settings.stop_timeout)
+
+
+def _forget_flush_on_sigterm() -> None:
+    # A forked child (a multiprocessing pool worker, say) holds no telemetry of its
+    # own: SIGTERM ends it at once, as it did before.
+    handler = signal.getsignal(signal.SIGTERM)
+    if isinstance(handler, functools.partial) and handler.func is _flush_then_die:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_flush_on_sigterm)
 
 
 def _in_main_thread() -> bool:

@@ -13,15 +13,29 @@ import sys
 _started = False
 
 
+def _cmdline(pid: int | str) -> list[str]:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        raw = f.read()
+    return [os.fsdecode(arg) for arg in raw.split(b"\0")[:-1]]
+
+
+def _parent_argv(argv: list[str]) -> list[str] | None:
+    """The parent's command line, for a multiprocessing spawn child only."""
+    if "--multiprocessing-fork" not in argv:
+        return None
+    try:
+        return _cmdline(os.getppid())
+    except OSError:
+        return None
+
+
 def _argv() -> list[str]:
     orig = getattr(sys, "orig_argv", None)  # Python 3.10+
     if orig:
         return list(orig)
     try:
         # Python 3.9: during site, sys.argv has lost the -m module name.
-        with open("/proc/self/cmdline", "rb") as f:
-            raw = f.read()
-        return [os.fsdecode(arg) for arg in raw.split(b"\0")[:-1]]
+        return _cmdline("self")
     except OSError:
         args = list(sys.argv)
         if args[:1] == ["-m"]:
@@ -52,5 +66,12 @@ def start() -> None:
         from . import _lifecycle
         from ._roles import detect_role
 
-        decision = detect_role(os.environ, _argv(), ppid=os.getppid(), override=settings.role)
+        argv = _argv()
+        decision = detect_role(
+            os.environ,
+            argv,
+            ppid=os.getppid(),
+            override=settings.role,
+            parent_argv=_parent_argv(argv),
+        )
         _lifecycle.begin(settings, decision)

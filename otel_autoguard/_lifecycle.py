@@ -111,7 +111,13 @@ def serving(source: str, *, fallback: bool = False) -> None:
     if fallback and _server_known:
         return
     _server_known = True
-    if _settings is None or _configured or _role in _NEVER_SERVE:
+    if _settings is None or _role in _NEVER_SERVE:
+        return
+    if _configured:
+        # A worker configured earlier (gunicorn's init_process) whose server has
+        # since reset SIGTERM to its default (uvicorn's gunicorn worker does).
+        if threading.current_thread() is threading.main_thread():
+            _graceful.flush_on_sigterm(_settings)
         return
     if "_pytest" in sys.modules:
         # A test suite's live server (pytest-xdist workers start as `python -c`).

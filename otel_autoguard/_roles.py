@@ -46,6 +46,7 @@ TOOLS = frozenset(
         "pip",
         "pytest",
         "py.test",
+        "unittest",
         "pipx",
         "ensurepip",
         "venv",
@@ -187,19 +188,40 @@ def is_uwsgi(argv: Sequence[str]) -> bool:
     return bool(argv) and os.path.basename(argv[0]).startswith("uwsgi")
 
 
+def _multiprocessing(
+    environ: Mapping[str, str], program: _Program, parent_argv: Sequence[str] | None
+) -> Decision | None:
+    if "--multiprocessing-fork" in program.args:
+        if parent_argv:
+            # A live server a test suite spawns is the test's, not the application's.
+            parent = detect_role(environ, parent_argv)
+            if parent.role is Role.SKIP:
+                return Decision(Role.SKIP, f"spawned by a process left alone ({parent.reason})")
+        # uvicorn's --reload and --workers serve from spawned children; a pool's
+        # workers never do. Only serving tells them apart.
+        return Decision(
+            Role.DEFER, "multiprocessing spawn child: configured only if it starts serving"
+        )
+    if program.kind == "command" and "from multiprocessing" in program.name:
+        return Decision(Role.SKIP, "multiprocessing helper process (resource tracker, forkserver)")
+    return None
+
+
 def detect_role(  # noqa: PLR0911 - one return per rule reads best
     environ: Mapping[str, str],
     argv: Sequence[str],
     *,
     ppid: int | None = None,
     override: str = "auto",
+    parent_argv: Sequence[str] | None = None,
 ) -> Decision:
     """Classify a process from its environment and original command line.
 
     ``argv`` is the interpreter's own command line (``sys.orig_argv``: the
     executable, its options, then the program and its arguments); ``ppid`` the
     parent's pid. ``override`` is the parsed ``OTEL_AUTOGUARD_ROLE`` (``auto``,
-    ``serve`` or ``skip``).
+    ``serve`` or ``skip``). ``parent_argv``, the parent's command line, is read
+    for multiprocessing spawn children only.
     """
     if override == "serve":
         return Decision(Role.SERVE, "OTEL_AUTOGUARD_ROLE=serve")
@@ -215,14 +237,9 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
         )
 
     program = _parse_interpreter_argv(argv)
-    if "--multiprocessing-fork" in program.args:
-        # uvicorn's --reload and --workers serve from spawned children; a pool's
-        # workers never do. Only serving tells them apart.
-        return Decision(
-            Role.DEFER, "multiprocessing spawn child: configured only if it starts serving"
-        )
-    if program.kind == "command" and "from multiprocessing" in program.name:
-        return Decision(Role.SKIP, "multiprocessing helper process (resource tracker, forkserver)")
+    helper = _multiprocessing(environ, program, parent_argv)
+    if helper is not None:
+        return helper
     if program.kind == "interactive":
         return Decision(Role.SKIP, "no program given (interactive, or read from stdin)")
     tool = _tool_name(program)
@@ -235,7 +252,7 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
         return Decision(
             Role.DEFER, f"flask {command}: serving is settled when a server starts in this process"
         )
-    if tool in ("manage", "django-admin"):
+    if tool in ("manage", "django-admin", "django"):
         command = _command(program.args, _DJANGO_OPTS_WITH_VALUE)
         if command in DJANGO_TOOLS:
             return Decision(

@@ -3,8 +3,10 @@
 The autoreloader parent restarts a child with ``RUN_MAIN=true``; it records its
 pid for the child (as for Werkzeug, see ``_roles.reloader_child``), which then
 configures at start. The parent runs the child with ``subprocess.run``, which on
-Ctrl-C kills it after 0.25 s, and it has no SIGTERM handler at all: both become
-a stop passed to the child, waited for (see ``_graceful``).
+Ctrl-C kills it after 0.25 s, and its SIGTERM handler (``sys.exit(0)``) leaves
+the child running: both become a stop passed to the child, waited for (see
+``_graceful``). The child takes the first stop signal only, once Django has set
+its own handlers (``start_django``).
 
 Django's instrumentor is applied when ``django.setup()`` has run (see
 ``_otel.LATE``): under runserver, gunicorn, uvicorn or any WSGI/ASGI entry point.
@@ -59,9 +61,14 @@ def _patch_reloader(settings: Settings, module: Any) -> None:
         _lifecycle.reloader_parent("entered Django's autoreloader as the parent")
         with _boundary.guard(settings, "making the autoreloader stop gracefully"):
             _graceful.install(module, settings)
-            _graceful.exit_on_sigterm()
+
+    def child_serving() -> None:
+        # run_with_reloader has just set SIGTERM to sys.exit(0), in the main thread.
+        if settings.django_run_main:
+            _graceful.stop_once()
 
     patch_method(module, "restart_with_reloader", entering)
+    patch_method(module, "start_django", child_serving)
 
 
 def _patch_runserver(module: Any) -> None:

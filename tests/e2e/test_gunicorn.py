@@ -51,7 +51,7 @@ def assert_exact(proc: Proc, receiver: Receiver, answered: Counter[int]) -> None
     assert proc.pid not in {s.pid for s in receiver.data.spans}
     metric_pids = {r.get("process.pid") for r in receiver.data.metric_resources}
     assert proc.pid not in metric_pids
-    assert metric_pids <= set(workers)
+    assert metric_pids and metric_pids <= set(workers)
 
 
 @pytest.mark.parametrize(
@@ -143,3 +143,20 @@ def test_reload_restarts_workers_without_loss(
     proc.signal(signal.SIGINT, group=True)
     assert proc.wait() == 0
     assert_exact(proc, receiver, answered + later)
+
+
+def test_uvicorn_workers_flush_on_sigterm(
+    procs: list[Proc], servers_venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    # uvicorn's gunicorn worker resets SIGTERM to its default and re-raises it after
+    # its graceful shutdown: no exit handler would run.
+    port = free_port()
+    cmd = [servers_venv.bin("gunicorn"), "-b", f"127.0.0.1:{port}", "-w", "2"]
+    cmd += ["-k", "uvicorn.workers.UvicornWorker", "asgi_app:app"]
+    env = otel_env(receiver.endpoint, **HOLD)
+    proc = serve(procs, cmd, app_dir, env=env, port=port, name="gunicorn-uvicorn")
+    proc.wait_configured(2)
+    answered = traffic(port)
+    proc.signal(signal.SIGTERM, group=False)
+    assert proc.wait() == 0
+    assert_exact(proc, receiver, answered)

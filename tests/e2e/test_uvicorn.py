@@ -39,12 +39,14 @@ def assert_exact(
     if supervised:
         assert proc.pid not in servers
         assert proc.pid not in {s.pid for s in receiver.data.spans}
-    assert {r.get("process.pid") for r in receiver.data.metric_resources} <= set(servers)
+    metric_pids = {r.get("process.pid") for r in receiver.data.metric_resources}
+    assert metric_pids and metric_pids <= set(servers)
 
 
 def helpers_idle(proc: Proc) -> None:
     """multiprocessing's resource tracker is skipped and stays without an SDK."""
     trackers = [pid for pid, text in proc.debug() if text.startswith(TRACKER)]
+    assert trackers, proc.output()
     for pid in trackers:
         assert proc.exit_line(pid) == f"exit role=skip {NO_SDK}"
 

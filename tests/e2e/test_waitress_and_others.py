@@ -66,3 +66,30 @@ def test_in_process_test_clients_leave_the_sdk_unconfigured(
     assert "action=configured" not in done.stderr
     assert f"exit role=defer {NO_SDK} " in lines[-1], done.stderr
     assert receiver.data.requests == {}
+
+
+def test_a_server_spawned_by_a_test_run_is_not_configured(
+    servers_venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    cmd = [servers_venv.python, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
+    done = run([*cmd, "spawned_server_test.py"], cwd=app_dir, env=otel_env(receiver.endpoint))
+    assert "1 passed" in done.stdout
+    assert "answered by hello from pid" in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.startswith("otel-autoguard:")]
+    spawned = [line for line in lines if "reason='spawned by a process left alone (pytest" in line]
+    assert len(spawned) == 1, done.stderr
+    assert "action=configured" not in done.stderr
+    assert receiver.data.requests == {}
+
+
+def test_a_multiprocessing_manager_is_not_a_server(
+    servers_venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    done = run([servers_venv.python, "mp_manager.py"], cwd=app_dir, env=otel_env(receiver.endpoint))
+    assert "result 42" in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.startswith("otel-autoguard:")]
+    # Before TCP-only: the manager's server process (forked) accepted and configured.
+    assert "action=configured" not in done.stderr
+    exits = [line for line in lines if " exit " in line]
+    assert exits and all(NO_SDK in line for line in exits), done.stderr
+    assert receiver.data.requests == {}

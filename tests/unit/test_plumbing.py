@@ -105,7 +105,9 @@ def test_a_failing_server_hook_never_reaches_the_import(
     )
 
 
-def test_accept_fallback_fires_once_then_removes_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_accept_fallback_fires_once_then_removes_itself(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import socket
 
     from otel_autoguard import _lifecycle
@@ -119,6 +121,17 @@ def test_accept_fallback_fires_once_then_removes_itself(monkeypatch: pytest.Monk
     monkeypatch.setattr(socket.socket, "accept", original)
     _socket.install(load_settings({}))
     assert socket.socket.accept is not original
+    # Unix sockets (multiprocessing's Manager and Listener) do not count.
+    path = str(tmp_path / "s")
+    with socket.socket(socket.AF_UNIX) as unix:
+        unix.bind(path)
+        unix.listen()
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(path)
+            conn, _ = unix.accept()
+            conn.close()
+    assert socket.socket.accept is not original
+    assert calls == []
     with socket.create_server(("127.0.0.1", 0)) as server:
         for _ in range(2):
             with socket.create_connection(server.getsockname()):
@@ -155,3 +168,22 @@ def test_a_supervisor_claims_its_process_and_its_forks_start_as_defer(
         os._exit(0 if ok and configured == ["worker starting"] else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_sigterm_flush_is_not_inherited_by_forks() -> None:
+    import signal
+
+    from otel_autoguard import _graceful
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _graceful.flush_on_sigterm(load_settings({}))
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        pid = os.fork()
+        if pid == 0:  # e.g. a pool worker: SIGTERM ends it at once, as before
+            os._exit(0 if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

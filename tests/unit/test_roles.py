@@ -51,6 +51,9 @@ CASES = [
     ({}, [PY, "manage.py"], Role.SKIP, "manage (no command)"),
     ({}, [PY, "/v/bin/django-admin", "check"], Role.SKIP, "django-admin check"),
     ({}, [PY, "manage.py", "runserver_plus"], Role.DEFER, "manage:"),
+    ({}, [PY, "-m", "django", "test"], Role.SKIP, "django test does not serve"),
+    ({}, [PY, "-m", "django", "runserver"], Role.DEFER, "django:"),
+    ({}, [PY, "-m", "unittest", "discover"], Role.SKIP, "unittest never serves"),
     # Pre-fork and supervising servers defer: their hooks settle the role later.
     ({}, [PY, "/v/bin/gunicorn", "-w", "2", "app:app"], Role.DEFER, "gunicorn:"),
     ({}, [PY, "-m", "uvicorn", "--reload", "app:app"], Role.DEFER, "uvicorn:"),
@@ -120,3 +123,25 @@ def test_override_wins(override: str, role: Role) -> None:
 
 def test_role_prints_as_its_value() -> None:
     assert str(Role.RELOADER_PARENT) == "reloader-parent"
+
+
+SPAWN = [PY, "-c", "from multiprocessing.spawn import spawn_main; spawn_main()"]
+SPAWN += ["--multiprocessing-fork"]
+
+
+@pytest.mark.parametrize(
+    ("parent_argv", "role", "reason"),
+    [
+        ([PY, "-m", "pytest", "-q"], Role.SKIP, "spawned by a process left alone (pytest"),
+        ([PY, "/v/bin/pytest"], Role.SKIP, "spawned by a process left alone (pytest"),
+        ([PY, "/v/bin/uvicorn", "--reload", "app:app"], Role.DEFER, "multiprocessing spawn"),
+        ([PY, "pool_script.py"], Role.DEFER, "multiprocessing spawn"),
+        (None, Role.DEFER, "multiprocessing spawn"),
+    ],
+)
+def test_a_spawn_child_takes_after_a_parent_left_alone(
+    parent_argv: list[str] | None, role: Role, reason: str
+) -> None:
+    decision = detect_role({}, SPAWN, parent_argv=parent_argv)
+    assert decision.role is role
+    assert reason in decision.reason
