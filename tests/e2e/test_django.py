@@ -105,16 +105,21 @@ def test_runserver_noreload_flushes_on_sigterm(
     assert_exact(receiver, answered)
 
 
-def test_django_under_gunicorn_is_instrumented_after_setup(
-    procs: list[Proc], servers_venv: Venv, app_dir: Path, receiver: Receiver
+@pytest.mark.parametrize("server", ["gunicorn WSGI", "uvicorn ASGI"])
+def test_django_under_other_servers_is_instrumented_after_setup(
+    procs: list[Proc], servers_venv: Venv, app_dir: Path, receiver: Receiver, server: str
 ) -> None:
     port = free_port()
-    cmd = [servers_venv.bin("gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", "site_.wsgi"]
+    if server == "gunicorn WSGI":
+        cmd = [servers_venv.bin("gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", "site_.wsgi"]
+    else:
+        cmd = [servers_venv.bin("uvicorn"), "--port", str(port), "site_.asgi:application"]
     env = otel_env(receiver.endpoint, **HOLD)
-    proc = serve(procs, cmd, app_dir / "djangoproj", env=env, port=port, name="gunicorn")
+    proc = serve(procs, cmd, app_dir / "djangoproj", env=env, port=port, name="server")
     answered = Counter(pid_of(get(port)) for _ in range(N))
     proc.signal(signal.SIGTERM, group=False)
-    assert proc.wait() == 0
+    # gunicorn exits 0; uvicorn re-raises SIGTERM once it has shut down (and flushed).
+    assert proc.wait() == (0 if server == "gunicorn WSGI" else -signal.SIGTERM)
     assert_exact(receiver, answered)
     assert "instrument" not in "".join(
         line for line in proc.output().splitlines() if not line.startswith("otel-autoguard: pid=")
