@@ -19,12 +19,8 @@ _SIGNATURE = "# otel-autoguard's sitecustomize shim"
 
 
 def source() -> Path:
-    """The shim: package data in a wheel, the repository's folder in a checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_shim" / _NAME, here.parent / "sitecustomize_shim" / _NAME):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"the sitecustomize shim is missing from {here}")
+    """The shim: ``sitecustomize_shim/`` beside the package (the wheel puts it there)."""
+    return Path(__file__).resolve().parents[1] / "sitecustomize_shim" / _NAME
 
 
 def install(folder: Path) -> Path:
