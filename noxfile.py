@@ -14,7 +14,7 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tests.support.matrix import PYTHONS  # noqa: E402
+from tests.support.matrix import PYTHONS
 
 nox.options.sessions = ["matrix"]
 nox.options.default_venv_backend = "none"

@@ -49,10 +49,8 @@ class Cell:
     @property
     def requirements(self) -> tuple[str, ...]:
         if self.otel == "oldest":
-            otel = OLDEST
-        else:
-            otel = NEWEST_ON_39 if self.python == "3.9" else NEWEST
-        return FLASKS[self.flask] + otel
+            return FLASKS[self.flask] + OLDEST
+        return FLASKS[self.flask] + (NEWEST_ON_39 if self.python == "3.9" else NEWEST)
 
 
 CELLS = tuple(Cell(p, f, o) for p in PYTHONS for f in FLASKS for o in ("oldest", "newest"))
