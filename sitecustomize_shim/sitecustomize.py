@@ -14,7 +14,6 @@ import sys
 _BUILT_FOR = None
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_ALIAS = "otel_autoguard_sitecustomize_shim"
 
 
 def _is_here(entry):
@@ -40,7 +39,6 @@ def _chain():
     from importlib.util import module_from_spec
 
     ours = sys.modules.get("sitecustomize")
-    sys.modules[_ALIAS] = ours
     module = module_from_spec(spec)
     sys.modules["sitecustomize"] = module
     try:
