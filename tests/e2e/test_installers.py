@@ -180,6 +180,7 @@ def check_install_and_uninstall(python: str, uninstall: Callable[[], object]) ->
     assert len(lines) == 2 and "role=defer" in lines[0] and "exit role=defer" in lines[1]
     files = [Path(f) for f in seen["files"]]  # type: ignore[attr-defined]
     assert site / "otel_autoguard.pth" in files and site / "otel_autoguard.start" in files
+    assert site / "sitecustomize_shim" / "sitecustomize.py" in files
     missing = [f for f in files if not f.exists() and f.suffix != ".pyc"]
     assert missing == []
 
@@ -187,4 +188,5 @@ def check_install_and_uninstall(python: str, uninstall: Callable[[], object]) ->
     seen, lines = probe(python)
     assert seen == {"started": None, "files": None} and lines == []
     assert [f for f in files if f.exists()] == []
-    assert sorted(p.name for p in site.glob("*otel_autoguard*")) == []
+    left = [p.name for p in site.iterdir() if "otel_autoguard" in p.name]
+    assert left == [] and not (site / "sitecustomize_shim").exists()
