@@ -16,11 +16,21 @@ _BUILT_FOR = None
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _is_here(entry):
+def _is_here(entry, here=_HERE):
     # By inode: catches duplicates, trailing slashes and symlinks to this folder.
     try:
-        return os.path.samefile(entry, _HERE)
+        return os.path.samefile(entry, here)
     except (OSError, TypeError, ValueError):
+        return False
+
+
+def _is_shim(origin):
+    # Another folder's copy of this shim (say one injected, one in the image) would
+    # chain back to this one: skip it, and run what comes after both.
+    try:
+        with open(origin) as f:
+            return f.readline().startswith("# otel-autoguard's sitecustomize shim")
+    except (OSError, TypeError, ValueError, UnicodeError):
         return False
 
 
@@ -34,6 +44,10 @@ def _chain():
 
     path = [p for p in sys.path if isinstance(p, str) and os.path.isabs(p) and not _is_here(p)]
     spec = PathFinder.find_spec("sitecustomize", path)
+    while spec is not None and spec.origin and _is_shim(spec.origin):
+        other = os.path.dirname(spec.origin)
+        path = [p for p in path if not _is_here(p, other)]
+        spec = PathFinder.find_spec("sitecustomize", path)
     if spec is None or spec.loader is None:
         return
     from importlib.util import module_from_spec

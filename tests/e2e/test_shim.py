@@ -250,14 +250,16 @@ def test_the_working_directory_is_never_searched(shim: Shim) -> None:
     assert len(hook_lines(stderr)) == 2, stderr
 
 
-def test_the_bare_repository_folder_with_the_package_installed(venv: Venv, tmp_path: Path) -> None:
-    # sitecustomize_shim/ as it is in the repository, beside an installed package.
-    bare = Shim(ROOT / "sitecustomize_shim", venv, tmp_path)
-    user = bare.user_dir()
-    seen, stderr = probe(
-        venv.python, tmp_path,
-        PYTHONPATH=f"{bare.folder}{os.pathsep}{user}", SHIM_TEST_MARK=str(bare.mark),
-    )  # fmt: skip
+def test_two_shim_folders_run_the_next_sitecustomize_once(shim: Shim) -> None:
+    # The bare sitecustomize_shim/ of the repository in front of the folder (which has
+    # its own copy of the shim): neither chains back to the other.
+    user = shim.user_dir()
+    entries = [ROOT / "sitecustomize_shim", shim.folder, user]
+    env = {"PYTHONPATH": os.pathsep.join(map(str, entries)), "SHIM_TEST_MARK": str(shim.mark)}
+    seen, stderr = probe(shim.app.python, shim.tmp, **env)
     assert seen["sitecustomize"] == str(user / "sitecustomize.py")
+    assert [name for _, name in shim.marks()] == ["sitecustomize"]
+    # The bare shim started the hook from the folder's package: the app venv has none.
     assert seen["started"] is True
-    assert len(hook_lines(stderr)) == 2, stderr
+    assert seen["hook"] == str(shim.folder / "otel_autoguard" / "_hook.py")
+    assert len(hook_lines(stderr)) == 2 and "Error in sitecustomize" not in stderr, stderr
