@@ -31,7 +31,9 @@ def _otel(core: str, contrib: str) -> tuple[str, ...]:
     )
 
 
-OLDEST = _otel("1.27.0", "0.48b0")
+# The oldest we support. 1.27.0 / 0.48b0 import pkg_resources, which setuptools no longer
+# ships: they break wherever pip installs a current setuptools (every venv on 3.12+).
+OLDEST = _otel("1.28.0", "0.49b0")
 NEWEST = _otel("1.45.1", "0.66b1")
 # OpenTelemetry 1.42 (contrib 0.63b0) and later need Python 3.10.
 NEWEST_ON_39 = _otel("1.41.1", "0.62b1")
