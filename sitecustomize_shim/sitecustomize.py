@@ -40,7 +40,11 @@ def _chain():
     It runs under the name ``sitecustomize`` and is ``sys.modules["sitecustomize"]``
     afterwards. Relative entries ("" is the working directory) are not searched.
     """
-    from importlib.machinery import PathFinder
+    # importlib.machinery's PathFinder is this object; the import system has loaded it
+    # already, while importing importlib (and warnings) would cost every process ~0.7 ms.
+    PathFinder = getattr(sys.modules.get("_frozen_importlib_external"), "PathFinder", None)
+    if PathFinder is None:
+        from importlib.machinery import PathFinder
 
     path = [p for p in sys.path if isinstance(p, str) and os.path.isabs(p) and not _is_here(p)]
     spec = PathFinder.find_spec("sitecustomize", path)
