@@ -74,11 +74,16 @@ def test_requests_are_traced_by_the_child_only(
     assert "tracer=TracerProvider" in proc.exit_line(child)
 
 
-def check_reloads(procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver) -> None:
+def check_reloads(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, **env: str
+) -> None:
+    """N requests per child, K reloads: exact spans per child, parent idle."""
     k = 3
     # A long batch delay keeps every span queued until its child exits: a reload
     # that did not flush would lose them.
-    proc, port = start(procs, venv, app_dir, receiver, "app.py", OTEL_BSP_SCHEDULE_DELAY="60000")
+    proc, port = start(
+        procs, venv, app_dir, receiver, "app.py", OTEL_BSP_SCHEDULE_DELAY="60000", **env
+    )
     proc.wait_configured(1)
     for i in range(k + 1):
         if i:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import inspect
 import os
 import pkgutil
+import re
 import sys
 from pathlib import Path
 
@@ -28,14 +30,21 @@ def test_pth_is_one_env_gated_import_line(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_start_file_names_a_real_callable() -> None:
-    # PEP 829: each non-comment line is `pkg.mod:callable`, resolved with pkgutil.resolve_name.
-    entries = [
-        line.strip()
-        for line in (ROOT / "hook" / "otel_autoguard.start").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
+    # PEP 829: <name>.start beside <name>.pth (the same name makes Python 3.15+ run it
+    # instead of the .pth's import line; dot-names are skipped), UTF-8, blank and '#'
+    # lines ignored, every other line the colon form `pkg.mod:callable`, resolved with
+    # pkgutil.resolve_name and called with no arguments.
+    start = ROOT / "hook" / "otel_autoguard.start"
+    assert start.with_suffix(".pth").is_file() and not start.name.startswith(".")
+    lines = [line.strip() for line in start.read_bytes().decode("utf-8").splitlines()]
+    entries = [line for line in lines if line and not line.startswith("#")]
     assert entries == ["otel_autoguard._hook:start"]
-    assert callable(pkgutil.resolve_name(entries[0]))
+    dotted = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
+    for entry in entries:
+        assert re.fullmatch(f"{dotted}:{dotted}", entry)
+        function = pkgutil.resolve_name(entry)
+        assert callable(function)
+        inspect.signature(function).bind()  # takes no arguments
 
 
 def test_guard_reports_one_line_and_carries_on(capsys: pytest.CaptureFixture[str]) -> None:
