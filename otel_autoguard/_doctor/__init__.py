@@ -1,0 +1,180 @@
+"""``otel-autoguard doctor``: collect facts, find conflicts, optionally check, render.
+
+The report is one plain dict (the ``--json`` document); the human text is rendered
+from it. Every string in it goes through ``Settings.redact`` before anything is
+printed, and header values are never put in it at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .. import __version__
+from .._roles import Role, detect_role
+from .._settings import DoctorEnv, Settings, load_doctor_env, load_settings
+from . import _check, _collect, _conflicts, _render
+from ._model import ERROR, Export, Facts
+
+_PYTHON = re.compile(r"python[0-9.]*w?")
+
+
+def run(
+    environ: Mapping[str, str],
+    *,
+    command: Sequence[str] = (),
+    as_json: bool = False,
+    check: bool = False,
+    timeout: float = 5.0,
+) -> int:
+    settings = load_settings(environ)
+    env = load_doctor_env(environ)
+    facts = _collect.facts(settings, env)
+    report = build(facts, environ, command)
+    if check:
+        report["check"] = _check.check_all(facts.exports, timeout)
+    report["result"] = verdict(report)
+    report = redact(report, settings)
+    text = _render.as_json(report) if as_json else _render.as_text(report)
+    sys.stdout.write(settings.redact(text) + "\n")
+    sys.stdout.flush()
+    return int(report["result"]["exit_status"])
+
+
+def build(facts: Facts, environ: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
+    settings, env = facts.settings, facts.env
+    return {
+        "otel_autoguard": __version__,
+        "installation": installation(facts),
+        "activation": {"active": settings.active, "reason": settings.activation_reason},
+        "role": role(environ, settings, command),
+        "configuration": configuration(settings, env, facts.exports),
+        "conflicts": [finding.as_dict() for finding in _conflicts.find(facts)],
+        "check": None,
+    }
+
+
+def installation(facts: Facts) -> dict[str, Any]:
+    import otel_autoguard
+
+    return {
+        "version": __version__,
+        "package": os.path.dirname(otel_autoguard.__file__ or ""),
+        "python": _collect.python_info(),
+        "hook_files": [
+            {
+                "path": f.path,
+                "kind": f.kind,
+                "as_expected": f.as_expected,
+                "read_by": "site, at every start"
+                if f.kind == "pth"
+                else "site on Python 3.15+ (PEP 829)",
+            }
+            for f in facts.hook_files
+        ],
+        "hook_in_this_process": _collect.hook_state(facts.env, facts.hook_files),
+        "opentelemetry": _collect.opentelemetry_packages(),
+        "instrumentations": _collect.instrumentations(facts.env.disabled_instrumentations),
+    }
+
+
+def interpreter_argv(command: Sequence[str]) -> list[str]:
+    """The command as ``sys.orig_argv`` would show it in the process it starts."""
+    first = os.path.basename(command[0])
+    if _PYTHON.fullmatch(first) or os.path.realpath(command[0]) == sys.executable:
+        return list(command)
+    # A console script (flask, gunicorn) or a script with a shebang runs as
+    # `python <path> args…`: detect_role names it by its base name.
+    return [sys.executable, *command]
+
+
+def role(
+    environ: Mapping[str, str], settings: Settings, command: Sequence[str]
+) -> dict[str, Any] | None:
+    if not command:
+        return None
+    decision = detect_role(environ, interpreter_argv(command), ppid=None, override=settings.role)
+    found: dict[str, Any] = {
+        "command": shlex.join(command),
+        "role": str(decision.role),
+        "reason": decision.reason,
+    }
+    if not settings.active:
+        found["note"] = "otel-autoguard is off here, so nothing is set up in it whatever its role"
+    elif decision.role is Role.DEFER:
+        found["note"] = (
+            "libraries are instrumented at start; the SDK is configured when a server "
+            "starts serving in it (a process that never serves exports nothing)"
+        )
+    return found
+
+
+def _header_names(headers: Sequence[tuple[str, str]]) -> list[str]:
+    return [name or "(an element without '=')" for name, _ in headers]
+
+
+def _signal(export: Export) -> dict[str, Any]:
+    return {
+        "signal": export.signal,
+        "exporters": list(export.exporters),
+        "exporter_source": export.exporter_source,
+        "protocol": export.protocol,
+        "protocol_source": export.protocol_source or None,
+        "endpoint": export.endpoint,
+        "endpoint_source": export.endpoint_source or None,
+        "headers": _header_names(export.headers),
+        "headers_source": export.headers_source,
+    }
+
+
+def configuration(settings: Settings, env: DoctorEnv, exports: Sequence[Export]) -> dict[str, Any]:
+    attributes = dict(env.resource_attributes)
+    if env.service_name:
+        service = {"value": env.service_name, "source": "OTEL_SERVICE_NAME"}
+    elif attributes.get("service.name"):
+        service = {"value": attributes["service.name"], "source": "OTEL_RESOURCE_ATTRIBUTES"}
+    else:
+        service = {"value": "unknown_service", "source": "the SDK's default"}
+    return {
+        "service_name": service,
+        "resource_attributes": attributes,
+        "sampler": {
+            "name": settings.traces_sampler or "parentbased_always_on",
+            "source": "OTEL_TRACES_SAMPLER" if settings.traces_sampler else "the SDK's default",
+            "arg": env.sampler_arg,
+        },
+        "propagators": env.propagators or "tracecontext,baggage",
+        "disabled_instrumentations": list(env.disabled_instrumentations),
+        "signals": [_signal(export) for export in exports],
+    }
+
+
+def verdict(report: dict[str, Any]) -> dict[str, Any]:
+    reasons = []
+    if not report["activation"]["active"]:
+        reasons.append(f"otel-autoguard is off: {report['activation']['reason']}")
+    reasons += [c["what"] for c in report["conflicts"] if c["severity"] == ERROR]
+    found = report["role"]
+    if found and found["role"] in (str(Role.SKIP), str(Role.RELOADER_PARENT)):
+        reasons.append(f"`{found['command']}` gets role {found['role']}: {found['reason']}")
+    for result in report["check"] or ():
+        if not result["ok"]:
+            reasons.append(
+                f"{result['signal']}: export to {result['endpoint']} failed: {result['detail']}"
+            )
+    return {"telemetry_flows": not reasons, "exit_status": 1 if reasons else 0, "reasons": reasons}
+
+
+def redact(value: Any, settings: Settings) -> Any:
+    """Every string of the report (keys too) through ``Settings.redact``."""
+    if isinstance(value, str):
+        return settings.redact(value)
+    if isinstance(value, dict):
+        return {redact(k, settings): redact(v, settings) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v, settings) for v in value]
+    return value
