@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import __version__
 from .._roles import Role, detect_role
+from .._roles import _under_opentelemetry_instrument as under_opentelemetry_instrument
 from .._settings import DoctorEnv, Settings, load_doctor_env, load_settings
 from . import _check, _collect, _conflicts, _render
 from ._model import ERROR, Export, Facts
@@ -98,10 +99,14 @@ def role(
     if not command:
         return None
     decision = detect_role(environ, interpreter_argv(command), ppid=None, override=settings.role)
+    set_up_by = "otel-autoguard" if decision.role in (Role.SERVE, Role.DEFER) else None
+    if decision.role is Role.SKIP and under_opentelemetry_instrument(environ):
+        set_up_by = "opentelemetry-instrument"
     found: dict[str, Any] = {
         "command": shlex.join(command),
         "role": str(decision.role),
         "reason": decision.reason,
+        "set_up_by": set_up_by if settings.active else None,
     }
     if not settings.active:
         found["note"] = "otel-autoguard is off here, so nothing is set up in it whatever its role"
@@ -159,7 +164,7 @@ def verdict(report: dict[str, Any]) -> dict[str, Any]:
         reasons.append(f"otel-autoguard is off: {report['activation']['reason']}")
     reasons += [c["what"] for c in report["conflicts"] if c["severity"] == ERROR]
     found = report["role"]
-    if found and found["role"] in (str(Role.SKIP), str(Role.RELOADER_PARENT)):
+    if found and report["activation"]["active"] and not found["set_up_by"]:
         reasons.append(f"`{found['command']}` gets role {found['role']}: {found['reason']}")
     for result in report["check"] or ():
         if not result["ok"]:

@@ -191,6 +191,36 @@ def protocol_and_port(facts: Facts) -> Iterable[Finding]:
             )
 
 
+def endpoint_paths(facts: Facts) -> Iterable[Finding]:
+    """The two usual OTLP/HTTP path mistakes: both send every export to a 404."""
+    for export in facts.exports:
+        if export.protocol != _exports.HTTP or export.endpoint is None:
+            continue
+        path = f"/v1/{export.signal}"
+        own = f"OTEL_EXPORTER_OTLP_{export.signal.upper()}_ENDPOINT"
+        try:
+            actual = urlsplit(export.endpoint).path
+        except ValueError:
+            continue
+        if export.endpoint_source == own and actual.rstrip("/") == "":
+            yield Finding(
+                ERROR,
+                f"{export.signal}: {own} is used as is and has no path, so exports go to / "
+                f"(collectors answer {path})",
+                f"append {path} to {own}",
+            )
+        elif export.endpoint_source.startswith("OTEL_EXPORTER_OTLP_ENDPOINT") and (
+            actual.count("/v1/") > 1
+        ):
+            yield Finding(
+                ERROR,
+                f"{export.signal}: OTEL_EXPORTER_OTLP_ENDPOINT already has a signal path, and "
+                f"the SDK appends {path} to it",
+                "set OTEL_EXPORTER_OTLP_ENDPOINT to the collector's base URL (e.g. "
+                f"http://host:4318), or give the full URL in {own}",
+            )
+
+
 def sdk_inputs(facts: Facts) -> Iterable[Finding]:
     for problem in facts.settings.problems:
         yield Finding(WARNING, problem, "correct the value (the default is used meanwhile)")
@@ -222,6 +252,7 @@ CHECKS: tuple[Check, ...] = (
     other_agents,
     exporters,
     protocol_and_port,
+    endpoint_paths,
     sdk_inputs,
 )
 
