@@ -78,9 +78,10 @@ def other_sitecustomize(facts: Facts) -> Iterable[Finding]:
     path = facts.sitecustomize
     if path is None:
         return
-    directory = os.path.dirname(path)
-    if directory.rstrip("/").endswith(_OTEL_INSTRUMENT_DIR) or any(
-        _bootstrap_entry(facts, agent) == directory for agent in _AGENT_BOOTSTRAP
+    directory = os.path.normpath(os.path.dirname(path))
+    bootstraps = (_bootstrap_entry(facts, agent) for agent in _AGENT_BOOTSTRAP)
+    if directory.endswith(_OTEL_INSTRUMENT_DIR) or any(
+        entry is not None and os.path.normpath(entry) == directory for entry in bootstraps
     ):
         return  # its own check names the tool
     if "opentelemetry" in facts.sitecustomize_text:

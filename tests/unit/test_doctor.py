@@ -1,0 +1,360 @@
+"""The doctor's pure pieces: resolution, conflict checks, verdict, redaction, rendering."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+from otel_autoguard import __main__ as cli
+from otel_autoguard import _doctor, load_settings
+from otel_autoguard._doctor import _check, _conflicts, _exports, _render
+from otel_autoguard._doctor._model import Export, Facts, HookFile
+from otel_autoguard._settings import load_doctor_env, parse_headers
+
+SITE = "/venv/lib/python3.11/site-packages"
+INSTRUMENT = f"{SITE}/opentelemetry/instrumentation/auto_instrumentation"
+ENTRY_POINTS = {
+    "opentelemetry_traces_exporter": frozenset({"console", "otlp_proto_http"}),
+    "opentelemetry_metrics_exporter": frozenset({"console", "otlp_proto_http"}),
+    "opentelemetry_logs_exporter": frozenset({"console", "otlp_proto_http"}),
+    "opentelemetry_traces_sampler": frozenset(),
+    "opentelemetry_configurator": frozenset({"configurator"}),
+}
+HOOKS = (
+    HookFile(f"{SITE}/otel_autoguard.pth", "pth", True),
+    HookFile(f"{SITE}/otel_autoguard.start", "start", True),
+)
+
+
+def exports(environ: dict[str, str], grpc: bool = False) -> dict[str, Export]:
+    return {e.signal: e for e in _exports.resolve(load_doctor_env(environ), grpc)}
+
+
+def facts(environ: dict[str, str], **changes: Any) -> Facts:
+    env = load_doctor_env(environ)
+    base = Facts(
+        settings=load_settings(environ),
+        env=env,
+        exports=_exports.resolve(env, grpc_installed=False),
+        entry_points=ENTRY_POINTS,
+        hook_files=HOOKS,
+        sitecustomize=None,
+        sitecustomize_text="",
+        loaded_modules=frozenset(),
+        installed=frozenset(),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def findings(environ: dict[str, str], **changes: Any) -> list[tuple[str, str]]:
+    return [(f.severity, f.what) for f in _conflicts.find(facts(environ, **changes))]
+
+
+# --- resolution -------------------------------------------------------------------------
+
+
+def test_defaults_without_the_grpc_exporter() -> None:
+    for signal, export in exports({}).items():
+        assert (export.exporters, export.entry_points) == (("otlp",), ("otlp_proto_http",))
+        assert export.protocol == "http/protobuf"
+        assert export.protocol_source.startswith("otel-autoguard's default")
+        assert export.endpoint == f"http://localhost:4318/v1/{signal}"
+        assert (export.endpoint_source, export.headers) == ("the default", ())
+
+
+def test_defaults_with_the_grpc_exporter() -> None:
+    for export in exports({}, grpc=True).values():
+        assert (export.protocol, export.protocol_source) == ("grpc", "the distro's default")
+        assert export.entry_points == ("otlp_proto_grpc",)
+        assert export.endpoint == "http://localhost:4317"
+
+
+def test_base_and_per_signal_variables() -> None:
+    found = exports(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "https://c.example:4318/",
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "https://logs.example/custom",
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_HEADERS": "a=1",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "b=2",
+            "OTEL_TRACES_EXPORTER": "otlp,console",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE": "/ca.pem",
+        }
+    )
+    traces, metrics, logs = found["traces"], found["metrics"], found["logs"]
+    assert traces.endpoint == "https://c.example:4318/v1/traces"
+    assert traces.endpoint_source == "OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces"
+    assert traces.entry_points == ("otlp_proto_http", "console")
+    assert (traces.headers, traces.headers_source) == (
+        (("b", "2"),),
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    )
+    assert (metrics.protocol, metrics.protocol_source) == (
+        "grpc",
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    )
+    assert metrics.endpoint == "https://c.example:4318/"  # gRPC takes the base as is
+    assert metrics.headers == (("a", "1"),)
+    assert (logs.endpoint, logs.endpoint_source) == (
+        "https://logs.example/custom",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    )
+    assert traces.certificate == "/ca.pem"
+
+
+def test_none_and_non_otlp_exporters_have_no_endpoint() -> None:
+    found = exports({"OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "console"})
+    assert found["metrics"].exporters == () and found["metrics"].endpoint is None
+    assert found["logs"].entry_points == ("console",) and not found["logs"].otlp
+    assert found["logs"].headers == ()
+
+
+def test_explicit_grpc_exporter_name_sets_the_protocol() -> None:
+    found = exports({"OTEL_TRACES_EXPORTER": "otlp_proto_grpc"})
+    assert (found["traces"].protocol, found["traces"].endpoint) == (
+        "grpc",
+        "http://localhost:4317",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        ("a=1,B=two%20words", (("a", "1"), ("b", "two words"))),
+        ("Authorization: Bearer x", (("authorization", "Bearer x"),)),
+        ("justatoken", (("", "justatoken"),)),
+        (" , k=v=w ", (("k", "v=w"),)),
+    ],
+)
+def test_parse_headers(raw: str, parsed: tuple[tuple[str, str], ...]) -> None:
+    assert parse_headers(raw) == parsed
+
+
+def test_doctor_env_keeps_agent_variable_names_not_values() -> None:
+    env = load_doctor_env(
+        {"NEW_RELIC_LICENSE_KEY": "secret", "DD_SERVICE": "shop", "PYTHONPATH": "/a::/b"}
+    )
+    assert env.agent_variables == (("ddtrace", "DD_SERVICE"), ("newrelic", "NEW_RELIC_LICENSE_KEY"))
+    assert env.pythonpath == ("/a", "/b")
+    assert env.has_otel_variables is False
+    assert load_doctor_env({"OTEL_X": ""}).has_otel_variables is True
+
+
+# --- conflicts ------------------------------------------------------------------------
+
+
+def test_a_clean_environment_has_no_findings() -> None:
+    assert findings({"OTEL_SERVICE_NAME": "x"}) == []
+
+
+def test_hook_installation() -> None:
+    assert findings({}, hook_files=()) == [
+        (
+            "error",
+            "otel_autoguard.pth is not in any site directory of this interpreter, so the hook "
+            "never runs",
+        )
+    ]
+    twice = (*HOOKS, HookFile("/home/u/.local/otel_autoguard.pth", "pth", True))
+    assert [s for s, _ in findings({}, hook_files=twice)] == ["warning"]
+    edited = (HookFile(f"{SITE}/otel_autoguard.pth", "pth", False),)
+    assert findings({}, hook_files=edited) == [
+        ("error", f"{SITE}/otel_autoguard.pth does not contain what this version installs")
+    ]
+
+
+def test_opentelemetry_instrument_is_named_once_not_as_another_sitecustomize() -> None:
+    found = findings(
+        {"PYTHONPATH": f"{INSTRUMENT}:/x"},
+        sitecustomize=f"{INSTRUMENT}/sitecustomize.py",
+        sitecustomize_text="from opentelemetry.instrumentation.auto_instrumentation import x",
+    )
+    assert len(found) == 1
+    assert found[0][0] == "warning"
+    assert found[0][1].startswith(f"opentelemetry-instrument's sitecustomize is on PYTHONPATH "
+                                  f"({INSTRUMENT})")  # fmt: skip
+
+
+@pytest.mark.parametrize("agent", ["ddtrace", "newrelic"])
+def test_other_agents(agent: str) -> None:
+    bootstrap = f"{SITE}/{agent}/bootstrap"
+    found = findings(
+        {"PYTHONPATH": bootstrap + "/"},
+        sitecustomize=f"{bootstrap}/sitecustomize.py",
+        sitecustomize_text="import opentelemetry",  # must not also count as "another" one
+    )
+    assert len(found) == 1 and found[0][0] == "warning"
+    assert found[0][1].startswith(f"{agent} is active: ")
+    loaded = findings({}, loaded_modules=frozenset({agent}))
+    assert "it is already imported at start" in loaded[0][1]
+    variable = "DD_SERVICE" if agent == "ddtrace" else "NEW_RELIC_APP_NAME"
+    assert findings({variable: "x"}) == []  # configured but not installed
+    (info,) = findings({variable: "x"}, installed=frozenset({agent}))
+    assert info[0] == "info" and f"({variable})" in info[1]
+
+
+def test_protocol_and_port_mismatch() -> None:
+    assert findings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"})[0][1].startswith(
+        "traces: protocol http/protobuf"
+    )
+    assert (
+        findings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_TRACES_EXPORTER": "none",
+                  "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"})
+        == []
+    )  # fmt: skip
+    # Any other port is the user's business.
+    assert findings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:9999"}) == []
+
+
+def test_endpoint_paths() -> None:
+    (found,) = findings({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318"})
+    assert found == (
+        "error",
+        "traces: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as is and has no path, so exports "
+        "go to / (collectors answer /v1/traces)",
+    )
+    assert len(findings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/v1/traces"})) == 3
+    assert findings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/prefix"}) == []
+
+
+def test_missing_configurator() -> None:
+    none = {**ENTRY_POINTS, "opentelemetry_configurator": frozenset()}
+    assert findings({}, entry_points=none) == [
+        ("error", "no OpenTelemetry configurator is installed")
+    ]
+
+
+def test_checks_are_a_list_to_extend() -> None:
+    def always(_: Facts) -> list[_conflicts.Finding]:
+        return [_conflicts.Finding("warning", "w", "f")]
+
+    assert _conflicts.CHECKS[0] is _conflicts.hook_installation
+    original = _conflicts.CHECKS
+    try:
+        _conflicts.CHECKS = (*original, always)
+        assert findings({})[-1] == ("warning", "w")
+    finally:
+        _conflicts.CHECKS = original
+
+
+# --- verdict, redaction, rendering ------------------------------------------------------
+
+
+def report(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "otel_autoguard": "0",
+        "activation": {"active": True, "reason": "OTEL_SERVICE_NAME is set"},
+        "role": None,
+        "conflicts": [],
+        "check": None,
+    }
+    base.update(changes)
+    return base
+
+
+def test_verdict() -> None:
+    assert _doctor.verdict(report()) == {"telemetry_flows": True, "exit_status": 0, "reasons": []}
+    off = report(activation={"active": False, "reason": "OTEL_SDK_DISABLED=true"})
+    assert _doctor.verdict(off)["reasons"] == ["otel-autoguard is off: OTEL_SDK_DISABLED=true"]
+    warned = report(conflicts=[{"severity": "warning", "what": "w", "fix": "f"}])
+    assert _doctor.verdict(warned)["exit_status"] == 0
+    broken = report(conflicts=[{"severity": "error", "what": "e", "fix": "f"}])
+    assert _doctor.verdict(broken) == {"telemetry_flows": False, "exit_status": 1, "reasons": ["e"]}
+    skipped = report(role={"command": "pip x", "role": "skip", "reason": "r", "set_up_by": None})
+    assert _doctor.verdict(skipped)["reasons"] == ["`pip x` gets role skip: r"]
+    other = report(role={"command": "p", "role": "skip", "reason": "r", "set_up_by": "x"})
+    assert _doctor.verdict(other)["exit_status"] == 0
+    failed = report(check=[{"signal": "logs", "endpoint": "http://c", "ok": False, "detail": "d"}])
+    assert _doctor.verdict(failed)["reasons"] == ["logs: export to http://c failed: d"]
+
+
+def test_interpreter_argv() -> None:
+    exe = _doctor.sys.executable
+    assert _doctor.interpreter_argv(["python3.11", "-m", "flask"]) == ["python3.11", "-m", "flask"]
+    assert _doctor.interpreter_argv(["/usr/bin/python", "a.py"]) == ["/usr/bin/python", "a.py"]
+    assert _doctor.interpreter_argv(["flask", "run"]) == [exe, "flask", "run"]
+    assert _doctor.interpreter_argv(["./app.py"]) == [exe, "./app.py"]
+
+
+def test_role_is_predicted_by_detect_role() -> None:
+    environ = {"OTEL_SERVICE_NAME": "x"}
+    found = _doctor.role(environ, load_settings(environ), ["flask", "routes"])
+    assert found is not None
+    assert (found["role"], found["reason"], found["set_up_by"]) == (
+        "skip",
+        "flask routes does not serve requests",
+        None,
+    )
+    served = _doctor.role(environ, load_settings(environ), ["python", "app.py"])
+    assert served is not None and served["set_up_by"] == "otel-autoguard"
+    assert _doctor.role(environ, load_settings(environ), []) is None
+
+
+def test_redact_reaches_every_string_and_json_escaping() -> None:
+    secret = 'to"k\\en-123'
+    settings = load_settings({"OTEL_EXPORTER_OTLP_HEADERS": f"x={secret}"})
+    tree = {"a": [f"v {secret}", {secret: ("https://u:p@h/?q=1",)}], "n": 3}
+    redacted = _doctor.redact(tree, settings)
+    text = json.dumps(redacted)
+    assert secret not in text and json.dumps(secret)[1:-1] not in text
+    assert redacted["a"][1] == {"[REDACTED]": ["https://[REDACTED]@h/?[REDACTED]"]}
+    assert redacted["n"] == 3
+
+
+def test_text_shows_header_names_only() -> None:
+    environ = {"OTEL_SERVICE_NAME": "s", "OTEL_EXPORTER_OTLP_HEADERS": "api-key=v4lue"}
+    settings = load_settings(environ)
+    env = load_doctor_env(environ)
+    config = _doctor.configuration(settings, env, _exports.resolve(env, False))
+    full = {
+        **report(),
+        "installation": {
+            "version": "0",
+            "package": "/p",
+            "python": {"version": "3", "implementation": "cpython", "executable": "/py"},
+            "hook_files": [],
+            "hook_in_this_process": {"detail": "ran"},
+            "opentelemetry": {},
+            "instrumentations": [],
+        },
+        "configuration": config,
+        "check": [
+            {"signal": "traces", "endpoint": "http://c", "ok": True, "status": 200,
+             "latency_ms": 1.5, "detail": "HTTP 200"},
+        ],
+        "result": {"telemetry_flows": True, "exit_status": 0, "reasons": []},
+    }  # fmt: skip
+    text = _render.as_text(full)
+    assert "v4lue" not in text and "v4lue" not in _render.as_json(full)
+    assert "    headers        api-key: [REDACTED] (OTEL_EXPORTER_OTLP_HEADERS)" in text
+    assert "  traces   OK: HTTP 200 in 1.5 ms -> http://c" in text
+    assert "  service name     s (OTEL_SERVICE_NAME)" in text
+
+
+def test_failure_descriptions() -> None:
+    assert _check._failure(ConnectionRefusedError(), 1).startswith("connection refused")
+    assert _check._failure(TimeoutError(), 2.5) == "no answer within 2.5 s"
+    assert _check._failure(ValueError("bad"), 1) == "ValueError: bad"
+
+
+# --- command line --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["doctor", "--argv", "a", "--", "b"], "not both"),
+        (["doctor", "--timeout", "0"], "--timeout must be"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_usage_errors_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
