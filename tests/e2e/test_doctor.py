@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -394,8 +395,16 @@ def test_another_sitecustomize(
 
 
 @pytest.fixture(scope="module")
-def venv_with_agents(tmp_path_factory: pytest.TempPathFactory, wheel: Path, venv: Venv) -> Venv:
-    return make_venv(tmp_path_factory.mktemp("agents"), venv.python, wheel, "ddtrace", "newrelic")
+def venv_with_extras(tmp_path_factory: pytest.TempPathFactory, wheel: Path, venv: Venv) -> Venv:
+    """Other agents, and the OTLP gRPC exporter (which brings grpcio)."""
+    return make_venv(
+        tmp_path_factory.mktemp("extras"),
+        venv.python,
+        wheel,
+        "ddtrace",
+        "newrelic",
+        "opentelemetry-exporter-otlp-proto-grpc",
+    )
 
 
 @pytest.mark.parametrize(
@@ -408,9 +417,9 @@ def venv_with_agents(tmp_path_factory: pytest.TempPathFactory, wheel: Path, venv
     ids=["ddtrace", "newrelic"],
 )  # fmt: skip
 def test_other_agents_active(
-    venv_with_agents: Venv, receiver: Receiver, launcher: list[str], agent: str, how: str
+    venv_with_extras: Venv, receiver: Receiver, launcher: list[str], agent: str, how: str
 ) -> None:
-    venv = venv_with_agents
+    venv = venv_with_extras
     data = doctor(
         venv,
         "--json",
@@ -425,3 +434,92 @@ def test_other_agents_active(
     # Without the launcher, the same venv shows no conflict.
     plain = doctor(venv, "--json", env=quiet_env(receiver.endpoint))
     assert plain.report["conflicts"] == []
+
+
+# A real OTLP/gRPC endpoint, run in the venv that has grpcio: it decodes each export
+# and prints the method, the number of spans/points/records and the api-key it got.
+GRPC_RECEIVER = """
+import sys
+from concurrent import futures
+import grpc
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+TYPES = {"TraceService": ExportTraceServiceRequest, "MetricsService": ExportMetricsServiceRequest,
+         "LogsService": ExportLogsServiceRequest}
+
+class Handler(grpc.GenericRpcHandler):
+    def service(self, details):
+        service = details.method.split("/")[1].rsplit(".", 1)[1]
+        def export(request, context):
+            decoded = TYPES[service].FromString(request)
+            items = len(decoded.ListFields())
+            key = dict(context.invocation_metadata()).get("api-key")
+            print("export", details.method, items, key, flush=True)
+            return b""
+        return grpc.unary_unary_rpc_method_handler(export)
+
+server = grpc.server(futures.ThreadPoolExecutor(4))
+server.add_generic_rpc_handlers((Handler(),))
+print("port", server.add_insecure_port("127.0.0.1:0"), flush=True)
+server.start()
+server.wait_for_termination()
+"""
+
+
+@pytest.fixture
+def grpc_receiver(venv_with_extras: Venv, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    log = tmp_path / "grpc.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [venv_with_extras.python, "-c", GRPC_RECEIVER], stdout=out, stderr=subprocess.STDOUT,
+            env=base_env(),
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not log.read_text().startswith("port ") and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.05)
+        port = int(log.read_text().split()[1])
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        proc.kill()
+        proc.wait(30)
+
+
+def test_check_over_grpc(venv_with_extras: Venv, grpc_receiver: tuple[str, Path]) -> None:
+    endpoint, log = grpc_receiver
+    key = f"k-{uuid.uuid4().hex}"
+    env = quiet_env(endpoint, OTEL_EXPORTER_OTLP_HEADERS=f"api-key={key}")
+    data = doctor(venv_with_extras, "--check", "--json", env=env)
+    assert data.status == 0, data.out
+    assert [s["protocol"] for s in data.report["configuration"]["signals"]] == ["grpc"] * 3
+    assert data.report["configuration"]["signals"][0]["protocol_source"] == "the distro's default"
+    assert [(r["signal"], r["endpoint"], r["ok"], r["detail"]) for r in data.report["check"]] == [
+        (signal, endpoint, True, "gRPC OK") for signal in SIGNALS
+    ]
+    assert key not in data.out
+    exports = sorted(line for line in log.read_text().splitlines() if line.startswith("export "))
+    assert exports == [
+        f"export /opentelemetry.proto.collector.{name}.v1.{service}/Export 0 {key}"
+        for name, service in [("logs", "LogsService"), ("metrics", "MetricsService"),
+                              ("trace", "TraceService")]
+    ]  # fmt: skip
+
+
+def test_check_over_grpc_stopped_and_silent(venv_with_extras: Venv, silent_collector: str) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    data = doctor(venv_with_extras, "--check", "--json", env=quiet_env(closed))
+    assert data.status == 1
+    for result in data.report["check"]:
+        assert not result["ok"]
+        assert result["detail"].startswith("gRPC UNAVAILABLE: ")
+        assert "Connection refused" in result["detail"]
+    data = doctor(
+        venv_with_extras, "--check", "--timeout", "1.5", "--json", env=quiet_env(silent_collector)
+    )
+    assert data.status == 1
+    assert [(r["ok"], r["detail"]) for r in data.report["check"]] == [
+        (False, "no answer within 1.5 s")
+    ] * 3
