@@ -167,7 +167,8 @@ def verdict(report: dict[str, Any]) -> dict[str, Any]:
     if found and report["activation"]["active"] and not found["set_up_by"]:
         reasons.append(f"`{found['command']}` gets role {found['role']}: {found['reason']}")
     for result in report["check"] or ():
-        if not result["ok"]:
+        # Not checked means a conflict already says why (e.g. no gRPC exporter).
+        if result["checked"] and not result["ok"]:
             reasons.append(
                 f"{result['signal']}: export to {result['endpoint']} failed: {result['detail']}"
             )

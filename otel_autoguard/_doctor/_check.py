@@ -29,6 +29,7 @@ _GRPC_METHODS = {
     "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
 }
 _MARGIN = 2.0
+_NOT_CHECKED = "not checked: "
 
 
 def check_all(exports: tuple[Export, ...], timeout: float) -> list[dict[str, Any]]:
@@ -55,7 +56,7 @@ def check_all(exports: tuple[Export, ...], timeout: float) -> list[dict[str, Any
         if outcome:
             result.update(outcome[0])
         else:
-            result.update(ok=False, status=None, latency_ms=None)
+            result.update(ok=False, checked=True, status=None, latency_ms=None)
             result["detail"] = f"no answer within {timeout:g} s"
         results.append(result)
     return results
@@ -71,7 +72,16 @@ def _run(export: Export, timeout: float, slot: list[dict[str, Any]]) -> None:
     except Exception as exc:  # noqa: BLE001 - the failure is the check's result
         ok, status, detail = False, None, _failure(exc, timeout)
     latency = round((time.perf_counter() - start) * 1000, 1)
-    slot.append({"ok": ok, "status": status, "latency_ms": latency, "detail": detail})
+    checked = not detail.startswith(_NOT_CHECKED)
+    slot.append(
+        {
+            "ok": ok,
+            "checked": checked,
+            "status": status,
+            "latency_ms": latency if checked else None,
+            "detail": detail if checked else detail[len(_NOT_CHECKED) :],
+        }
+    )
 
 
 def _failure(exc: BaseException, timeout: float) -> str:
@@ -125,7 +135,7 @@ def _grpc(export: Export, timeout: float) -> tuple[bool, int | None, str]:
     try:
         grpc: Any = importlib.import_module("grpc")
     except ImportError:
-        return False, None, "not checked: grpcio is not installed (the gRPC exporter needs it)"
+        return False, None, f"{_NOT_CHECKED}grpcio is not installed (the gRPC exporter needs it)"
     assert export.endpoint is not None
     parts = urlsplit(export.endpoint if "://" in export.endpoint else f"//{export.endpoint}")
     target = parts.netloc.rsplit("@", 1)[-1] or export.endpoint

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from .._roles import _OTEL_INSTRUMENT_DIR
-from .._settings import BUILTIN_SAMPLERS, CONFIGURATOR, ENABLED, TRACES_SAMPLER
+from .._settings import BUILTIN_SAMPLERS, CONFIGURATOR, ENABLED, SIGNALS, TRACES_SAMPLER
 from . import _exports
 from ._model import ERROR, INFO, WARNING, Export, Facts, Finding
 
@@ -259,4 +259,18 @@ CHECKS: tuple[Check, ...] = (
 
 
 def find(facts: Facts) -> list[Finding]:
-    return [finding for check in CHECKS for finding in check(facts)]
+    return _merge_signals([finding for check in CHECKS for finding in check(facts)])
+
+
+def _merge_signals(findings: list[Finding]) -> list[Finding]:
+    """One finding for "traces, metrics, logs: X" instead of three identical ones."""
+    merged: dict[tuple[str, str, str], list[str]] = {}
+    for finding in findings:
+        signal, sep, rest = finding.what.partition(": ")
+        if not sep or signal not in SIGNALS:
+            signal, rest = "", finding.what
+        merged.setdefault((finding.severity, rest, finding.fix), []).append(signal)
+    return [
+        Finding(severity, f"{', '.join(signals)}: {what}" if all(signals) else what, fix)
+        for (severity, what, fix), signals in merged.items()
+    ]

@@ -31,7 +31,9 @@ def _installation(part: dict[str, Any]) -> list[str]:
         lines.append("  hook files       none found in this interpreter's site directories")
     lines.append(f"  hook here        {part['hook_in_this_process']['detail']}")
     packages = ", ".join(f"{k} {v}" for k, v in part["opentelemetry"].items()) or "none"
-    wrapped = textwrap.wrap(packages, 100, initial_indent=" " * 19, subsequent_indent=" " * 19)
+    wrapped = textwrap.wrap(
+        packages, 100, initial_indent=" " * 19, subsequent_indent=" " * 19, break_on_hyphens=False
+    )
     lines.append("  OpenTelemetry    " + "\n".join(wrapped).lstrip())
     lines.append("  instrumentations" + ("" if part["instrumentations"] else " none installed"))
     lines += [
@@ -84,7 +86,7 @@ def _check(results: list[dict[str, Any]]) -> list[str]:
         return [*lines, "  no OTLP endpoint is configured"]
     for r in results:
         latency = f" in {r['latency_ms']:g} ms" if r["latency_ms"] is not None else ""
-        state = "OK" if r["ok"] else "FAILED"
+        state = "OK" if r["ok"] else "FAILED" if r["checked"] else "NOT CHECKED"
         # The endpoint goes last: redaction of a query string runs to the next space.
         lines.append(f"  {r['signal']:<8} {state}: {r['detail']}{latency} -> {r['endpoint']}")
     return lines

@@ -302,10 +302,11 @@ def test_check_against_a_collector_that_never_answers(venv: Venv, silent_collect
     "case",
     [
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "error",
-         "traces: gRPC protocol (from OTEL_EXPORTER_OTLP_PROTOCOL) but the gRPC exporter is not "
-         "installed", "pip install opentelemetry-exporter-otlp-proto-grpc", 1),
+         "traces, metrics, logs: gRPC protocol (from OTEL_EXPORTER_OTLP_PROTOCOL) but the gRPC "
+         "exporter is not installed", "pip install opentelemetry-exporter-otlp-proto-grpc", 1),
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "error",
-         "traces: OTLP protocol 'http/json' (from OTEL_EXPORTER_OTLP_PROTOCOL) is not supported",
+         "traces, metrics, logs: OTLP protocol 'http/json' (from OTEL_EXPORTER_OTLP_PROTOCOL) is "
+         "not supported",
          "set OTEL_EXPORTER_OTLP_PROTOCOL to http/protobuf", 1),
         ({"OTEL_TRACES_EXPORTER": "zipkin"}, "error",
          "traces: the exporter 'zipkin' ('zipkin' from OTEL_TRACES_EXPORTER) is not installed",
@@ -317,8 +318,8 @@ def test_check_against_a_collector_that_never_answers(venv: Venv, silent_collect
          "traces: OTEL_EXPORTER_OTLP_ENDPOINT already has a signal path",
          "set OTEL_EXPORTER_OTLP_ENDPOINT to the collector's base URL", 1),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}, "warning",
-         "traces: protocol http/protobuf (from otel-autoguard's default: no gRPC exporter "
-         "installed) but the endpoint's port 4317 is the usual grpc port",
+         "traces, metrics, logs: protocol http/protobuf (from otel-autoguard's default: no gRPC "
+         "exporter installed) but the endpoint's port 4317 is the usual grpc port",
          "use port 4318 for http/protobuf", 0),
         ({"OTEL_AUTOGUARD_STOP_TIMEOUT": "soon"}, "warning",
          "OTEL_AUTOGUARD_STOP_TIMEOUT='soon' is not valid; accepted: a number of seconds > 0",

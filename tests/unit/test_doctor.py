@@ -197,9 +197,15 @@ def test_other_agents(agent: str) -> None:
 
 
 def test_protocol_and_port_mismatch() -> None:
-    assert findings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"})[0][1].startswith(
-        "traces: protocol http/protobuf"
-    )
+    # One finding for the three signals, which share the mistake.
+    ((severity, what),) = findings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"})
+    assert severity == "warning"
+    assert what.startswith("traces, metrics, logs: protocol http/protobuf (from otel-autoguard")
+    ((_, what),) = findings(
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4317/v1/traces", "OTEL_METRICS_EXPORTER":
+         "none", "OTEL_LOGS_EXPORTER": "none"}
+    )  # fmt: skip
+    assert what.startswith("traces: protocol http/protobuf")
     assert (
         findings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_TRACES_EXPORTER": "none",
                   "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"})
@@ -267,8 +273,12 @@ def test_verdict() -> None:
     assert _doctor.verdict(skipped)["reasons"] == ["`pip x` gets role skip: r"]
     other = report(role={"command": "p", "role": "skip", "reason": "r", "set_up_by": "x"})
     assert _doctor.verdict(other)["exit_status"] == 0
-    failed = report(check=[{"signal": "logs", "endpoint": "http://c", "ok": False, "detail": "d"}])
-    assert _doctor.verdict(failed)["reasons"] == ["logs: export to http://c failed: d"]
+    result = {"signal": "logs", "endpoint": "http://c", "ok": False, "checked": True, "detail": "d"}
+    assert _doctor.verdict(report(check=[result]))["reasons"] == [
+        "logs: export to http://c failed: d"
+    ]
+    unchecked = report(check=[{**result, "checked": False}])
+    assert _doctor.verdict(unchecked)["exit_status"] == 0
 
 
 def test_interpreter_argv() -> None:
@@ -322,8 +332,10 @@ def test_text_shows_header_names_only() -> None:
         },
         "configuration": config,
         "check": [
-            {"signal": "traces", "endpoint": "http://c", "ok": True, "status": 200,
-             "latency_ms": 1.5, "detail": "HTTP 200"},
+            {"signal": "traces", "endpoint": "http://c", "ok": True, "checked": True,
+             "status": 200, "latency_ms": 1.5, "detail": "HTTP 200"},
+            {"signal": "logs", "endpoint": "http://c", "ok": False, "checked": False,
+             "status": None, "latency_ms": None, "detail": "grpcio is not installed"},
         ],
         "result": {"telemetry_flows": True, "exit_status": 0, "reasons": []},
     }  # fmt: skip
@@ -331,6 +343,7 @@ def test_text_shows_header_names_only() -> None:
     assert "v4lue" not in text and "v4lue" not in _render.as_json(full)
     assert "    headers        api-key: [REDACTED] (OTEL_EXPORTER_OTLP_HEADERS)" in text
     assert "  traces   OK: HTTP 200 in 1.5 ms -> http://c" in text
+    assert "  logs     NOT CHECKED: grpcio is not installed -> http://c" in text
     assert "  service name     s (OTEL_SERVICE_NAME)" in text
 
 
