@@ -149,6 +149,13 @@ def _secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
             for piece in (part, re.split(r"[=:]", part, maxsplit=1)[-1]):
                 if len(piece.strip()) >= 3:
                     found.add(piece.strip())
+                if "%" in piece:
+                    # Exporters send (and may report) the URL-decoded value.
+                    from urllib.parse import unquote
+
+                    decoded = unquote(piece).strip()
+                    if len(decoded) >= 3:
+                        found.add(decoded)
     # Longest first, so a whole value is replaced before its parts.
     return tuple(sorted(found, key=len, reverse=True))
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import __version__
-from .._roles import Role, detect_role
+from .._roles import _OTEL_INSTRUMENT_DIR, Role, detect_role
 from .._roles import _under_opentelemetry_instrument as under_opentelemetry_instrument
 from .._settings import DoctorEnv, Settings, load_doctor_env, load_settings
 from . import _check, _collect, _conflicts, _render
@@ -52,7 +52,7 @@ def build(facts: Facts, environ: Mapping[str, str], command: Sequence[str]) -> d
         "otel_autoguard": __version__,
         "installation": installation(facts),
         "activation": {"active": settings.active, "reason": settings.activation_reason},
-        "role": role(environ, settings, command),
+        "role": role(environ, settings, env, command),
         "configuration": configuration(settings, env, facts.exports),
         "conflicts": [finding.as_dict() for finding in _conflicts.find(facts)],
         "check": None,
@@ -93,9 +93,31 @@ def interpreter_argv(command: Sequence[str]) -> list[str]:
     return [sys.executable, *command]
 
 
+def launched_by_opentelemetry_instrument(
+    environ: Mapping[str, str], pythonpath: Sequence[str], command: Sequence[str]
+) -> tuple[Mapping[str, str], Sequence[str]]:
+    """``opentelemetry-instrument [--opt value]… CMD…``: CMD, in the environment it gets.
+
+    The launcher itself is a tool; what matters is the program it starts with its
+    sitecustomize directory first on ``PYTHONPATH``.
+    """
+    if not command or os.path.basename(command[0]) != "opentelemetry-instrument":
+        return environ, command
+    i = 1
+    while i < len(command) and command[i].startswith("-"):
+        i += 1 if "=" in command[i] else 2
+    entry = f"<opentelemetry-instrument>/{_OTEL_INSTRUMENT_DIR}"
+    changed = {**environ, "PYTHONPATH": os.pathsep.join((entry, *pythonpath))}
+    return changed, command[i:]
+
+
 def role(
-    environ: Mapping[str, str], settings: Settings, command: Sequence[str]
+    environ: Mapping[str, str], settings: Settings, env: DoctorEnv, command: Sequence[str]
 ) -> dict[str, Any] | None:
+    if not command:
+        return None
+    shown = shlex.join(command)
+    environ, command = launched_by_opentelemetry_instrument(environ, env.pythonpath, command)
     if not command:
         return None
     decision = detect_role(environ, interpreter_argv(command), ppid=None, override=settings.role)
@@ -103,7 +125,7 @@ def role(
     if decision.role is Role.SKIP and under_opentelemetry_instrument(environ):
         set_up_by = "opentelemetry-instrument"
     found: dict[str, Any] = {
-        "command": shlex.join(command),
+        "command": shown,
         "role": str(decision.role),
         "reason": decision.reason,
         "set_up_by": set_up_by if settings.active else None,

@@ -109,6 +109,17 @@ def test_healthy_setup_human_and_json(venv: Venv, receiver: Receiver) -> None:
     assert receiver.data.requests == {}
 
 
+@pytest.mark.parametrize("version", ["3.9", "3.13"])
+def test_check_on_other_pythons(venvs: dict[str, Venv], receiver: Receiver, version: str) -> None:
+    data = doctor(venvs[version], "--check", "--json", env=quiet_env(receiver.endpoint))
+    assert data.status == 0, data.out
+    report = data.report
+    assert report["installation"]["python"]["version"].startswith(f"{version}.")
+    assert report["installation"]["hook_in_this_process"]["role"] == "skip"
+    assert [r["ok"] for r in report["check"]] == [True, True, True]
+    assert receiver.data.requests == {"/v1/traces": 1, "/v1/metrics": 1, "/v1/logs": 1}
+
+
 def test_python_dash_m_is_the_same_command(venv: Venv, receiver: Receiver) -> None:
     env = {**quiet_env(receiver.endpoint), "PATH": os.environ["PATH"]}
     result = subprocess.run(
@@ -173,8 +184,11 @@ def test_inactive_exits_1_and_says_which_variable(
          "OTEL_AUTOGUARD_ROLE=serve", 0),
         (["python", "app.py"], {"OTEL_AUTOGUARD_ROLE": "skip"}, "skip",
          "OTEL_AUTOGUARD_ROLE=skip", 1),
+        (["opentelemetry-instrument", "python", "app.py"], {}, "skip",
+         "opentelemetry-instrument's sitecustomize is on PYTHONPATH and sets up this process", 0),
     ],
-    ids=["script", "flask-run", "flask-routes", "pip", "pytest", "override-serve", "override-skip"],
+    ids=["script", "flask-run", "flask-routes", "pip", "pytest", "override-serve", "override-skip",
+         "opentelemetry-instrument"],
 )  # fmt: skip
 def test_role_of_a_command(
     venv: Venv, receiver: Receiver, case: tuple[list[str], dict[str, str], str, str, int]

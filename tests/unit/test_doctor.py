@@ -289,18 +289,38 @@ def test_interpreter_argv() -> None:
     assert _doctor.interpreter_argv(["./app.py"]) == [exe, "./app.py"]
 
 
+def predict(environ: dict[str, str], command: list[str]) -> Any:
+    return _doctor.role(environ, load_settings(environ), load_doctor_env(environ), command)
+
+
 def test_role_is_predicted_by_detect_role() -> None:
     environ = {"OTEL_SERVICE_NAME": "x"}
-    found = _doctor.role(environ, load_settings(environ), ["flask", "routes"])
-    assert found is not None
+    found = predict(environ, ["flask", "routes"])
     assert (found["role"], found["reason"], found["set_up_by"]) == (
         "skip",
         "flask routes does not serve requests",
         None,
     )
-    served = _doctor.role(environ, load_settings(environ), ["python", "app.py"])
-    assert served is not None and served["set_up_by"] == "otel-autoguard"
-    assert _doctor.role(environ, load_settings(environ), []) is None
+    assert predict(environ, ["python", "app.py"])["set_up_by"] == "otel-autoguard"
+    assert predict(environ, []) is None
+    off = predict({}, ["python", "app.py"])
+    assert off["set_up_by"] is None and off["note"].startswith("otel-autoguard is off")
+
+
+def test_role_of_a_program_under_opentelemetry_instrument() -> None:
+    environ = {"OTEL_SERVICE_NAME": "x", "PYTHONPATH": "/mine"}
+    command = ["opentelemetry-instrument", "--traces_exporter", "console", "python", "app.py"]
+    found = predict(environ, command)
+    assert found["command"] == " ".join(command)
+    assert (found["role"], found["set_up_by"]) == ("skip", "opentelemetry-instrument")
+    assert "opentelemetry-instrument's sitecustomize is on PYTHONPATH" in found["reason"]
+    # Only the launched program's environment has the sitecustomize directory.
+    assert predict(environ, ["python", "app.py"])["role"] == "defer"
+
+
+def test_url_encoded_header_values_are_secret_decoded_too() -> None:
+    settings = load_settings({"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20tok3n"})
+    assert settings.redact("sent 'Bearer tok3n'") == "sent '[REDACTED]'"
 
 
 def test_redact_reaches_every_string_and_json_escaping() -> None:
