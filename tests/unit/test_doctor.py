@@ -10,7 +10,7 @@ import pytest
 
 from otel_autoguard import __main__ as cli
 from otel_autoguard import _doctor, load_settings
-from otel_autoguard._doctor import _check, _conflicts, _exports, _render
+from otel_autoguard._doctor import _check, _conflicts, _exports, _render, _role
 from otel_autoguard._doctor._model import Export, Facts, HookFile
 from otel_autoguard._settings import load_doctor_env, parse_headers
 
@@ -282,15 +282,15 @@ def test_verdict() -> None:
 
 
 def test_interpreter_argv() -> None:
-    exe = _doctor.sys.executable
-    assert _doctor.interpreter_argv(["python3.11", "-m", "flask"]) == ["python3.11", "-m", "flask"]
-    assert _doctor.interpreter_argv(["/usr/bin/python", "a.py"]) == ["/usr/bin/python", "a.py"]
-    assert _doctor.interpreter_argv(["flask", "run"]) == [exe, "flask", "run"]
-    assert _doctor.interpreter_argv(["./app.py"]) == [exe, "./app.py"]
+    exe = _role.sys.executable
+    assert _role.interpreter_argv(["python3.11", "-m", "flask"]) == ["python3.11", "-m", "flask"]
+    assert _role.interpreter_argv(["/usr/bin/python", "a.py"]) == ["/usr/bin/python", "a.py"]
+    assert _role.interpreter_argv(["flask", "run"]) == [exe, "flask", "run"]
+    assert _role.interpreter_argv(["./app.py"]) == [exe, "./app.py"]
 
 
 def predict(environ: dict[str, str], command: list[str]) -> Any:
-    return _doctor.role(environ, load_settings(environ), load_doctor_env(environ), command)
+    return _role.role(environ, load_settings(environ), load_doctor_env(environ), command)
 
 
 def test_role_is_predicted_by_detect_role() -> None:
