@@ -123,7 +123,11 @@ def entry_point_names() -> dict[str, frozenset[str]]:
 
 def instrumentations(disabled: Iterable[str]) -> list[dict[str, Any]]:
     """Installed instrumentors and whether ``_load_instrumentors`` would apply each."""
-    from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+    try:
+        from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+    except ImportError as exc:  # a broken installation is what the doctor is run for
+        why = _boundary.describe(exc)
+        return [{"name": "?", "package": "?", "applies": False, "detail": f"unknown: {why}"}]
 
     off = set(disabled)
     found = []

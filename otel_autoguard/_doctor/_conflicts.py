@@ -17,7 +17,11 @@ from ._model import ERROR, INFO, WARNING, Facts, Finding
 
 Check = Callable[[Facts], Iterable[Finding]]
 
-_OFF = f"or set {ENABLED}=false to leave OpenTelemetry to it"
+
+def _off(tool: str) -> str:
+    return f"or set {ENABLED}=false to leave tracing to {tool}"
+
+
 _AGENT_BOOTSTRAP = {"ddtrace": "ddtrace-run", "newrelic": "newrelic-admin run-program"}
 _AGENT_FIX = {
     "ddtrace": "use one agent per process: start the app without ddtrace-run (and without "
@@ -70,7 +74,7 @@ def opentelemetry_instrument(facts: Facts) -> Iterable[Finding]:
             "OpenTelemetry in every Python process started from here (reloader parents and "
             "pre-fork masters too), and otel-autoguard leaves those processes to it",
             "start the app without opentelemetry-instrument (e.g. `python app.py`) and remove "
-            f"that entry from PYTHONPATH, {_OFF}",
+            f"that entry from PYTHONPATH, {_off('opentelemetry-instrument')}",
         )
 
 
@@ -90,7 +94,7 @@ def other_sitecustomize(facts: Facts) -> Iterable[Finding]:
             f"a sitecustomize that mentions OpenTelemetry runs at every start ({path}); if it "
             "configures OpenTelemetry, every process gets a second set-up and spans may be "
             "exported twice",
-            f"remove the OpenTelemetry set-up from {path} (otel-autoguard does it), {_OFF}",
+            f"remove the OpenTelemetry set-up from {path} (otel-autoguard does it), " + _off("it"),
         )
     else:
         yield Finding(
@@ -116,7 +120,7 @@ def other_agents(facts: Facts) -> Iterable[Finding]:
                 WARNING,
                 f"{agent} is active: {how}; it patches the same libraries, so each request is "
                 "traced by two agents",
-                _AGENT_FIX[agent] + _OFF,
+                _AGENT_FIX[agent] + _off(agent),
             )
             continue
         configured = [name for a, name in facts.env.agent_variables if a == agent]
@@ -125,7 +129,7 @@ def other_agents(facts: Facts) -> Iterable[Finding]:
                 INFO,
                 f"{agent} is installed and configured ({', '.join(configured)}), not active at "
                 "start; if the app starts it itself, each request is traced by two agents",
-                _AGENT_FIX[agent] + _OFF,
+                _AGENT_FIX[agent] + _off(agent),
             )
 
 
