@@ -11,6 +11,10 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._doctor._env import DoctorEnv, Sourced
 
 # Our own variables.
 ENABLED = "OTEL_AUTOGUARD_ENABLED"
@@ -218,7 +222,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 # --- What `otel-autoguard doctor` reports: the export set-up per signal and the
-# environment around the hook. Read here so that no other module reads variables.
+# environment around the hook. Read here so that no other module reads variables; the
+# types live with the doctor, so a process start does not pay for defining them.
 
 SIGNALS = ("traces", "metrics", "logs")
 _OTLP = "OTEL_EXPORTER_OTLP"
@@ -229,45 +234,9 @@ AGENT_VARIABLES = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class Sourced:
-    """A value and the variable it came from (``None``: unset, a default applies)."""
-
-    value: str | None = None
-    source: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class SignalEnv:
-    """The variables that decide how one signal is exported, as set (no defaults)."""
-
-    signal: str
-    exporter: Sourced
-    protocol: Sourced
-    endpoint: Sourced
-    headers: Sourced
-    certificate: Sourced
-    client_key: Sourced
-    client_certificate: Sourced
-
-
-@dataclasses.dataclass(frozen=True)
-class DoctorEnv:
-    signals: tuple[SignalEnv, ...]
-    base_endpoint: Sourced
-    """``OTEL_EXPORTER_OTLP_ENDPOINT``: used by every signal without its own endpoint."""
-    service_name: str | None
-    resource_attributes: tuple[tuple[str, str], ...]
-    sampler_arg: str | None
-    propagators: str | None
-    disabled_instrumentations: tuple[str, ...]
-    pythonpath: tuple[str, ...]
-    agent_variables: tuple[tuple[str, str], ...]
-    """(agent, variable name) for each agent variable that is set; values are not kept."""
-    has_otel_variables: bool
-
-
 def _first(environ: Mapping[str, str], *names: str) -> Sourced:
+    from ._doctor._env import Sourced
+
     for name in names:
         value = environ.get(name, "").strip()
         if value:
@@ -309,6 +278,8 @@ def parse_resource_attributes(raw: str) -> tuple[tuple[str, str], ...]:
 
 
 def load_doctor_env(environ: Mapping[str, str]) -> DoctorEnv:
+    from ._doctor._env import DoctorEnv, SignalEnv
+
     signals = tuple(
         SignalEnv(
             signal=signal,

@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import __version__
-from .._settings import DoctorEnv, Settings, load_doctor_env, load_settings
+from .._settings import Settings, load_doctor_env, load_settings
 from . import _check, _collect, _conflicts, _render
+from ._env import DoctorEnv
 from ._model import ERROR, Export, Facts
 from ._role import role
 

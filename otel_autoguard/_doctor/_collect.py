@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import _boundary
-from .._settings import DoctorEnv, Settings
+from .._settings import Settings
 from . import _exports
+from ._env import DoctorEnv
 from ._model import Facts, HookFile
 
 GROUPS = (

@@ -7,7 +7,8 @@ default protocol, see ``_otel._distro_instance``).
 
 from __future__ import annotations
 
-from .._settings import DoctorEnv, SignalEnv, parse_headers
+from .._settings import parse_headers
+from ._env import DoctorEnv, SignalEnv
 from ._model import Export
 
 GRPC = "grpc"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from .._settings import DoctorEnv, Settings
+from .._settings import Settings
+from ._env import DoctorEnv
 
 ERROR = "error"
 """Telemetry would not flow (the exit status is 1)."""

@@ -15,7 +15,8 @@ from typing import Any
 
 from .._roles import _OTEL_INSTRUMENT_DIR, Role, detect_role
 from .._roles import _under_opentelemetry_instrument as under_opentelemetry_instrument
-from .._settings import DoctorEnv, Settings
+from .._settings import Settings
+from ._env import DoctorEnv
 
 _PYTHON = re.compile(r"python[0-9.]*w?")
 
