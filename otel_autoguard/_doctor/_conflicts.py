@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from .._roles import _OTEL_INSTRUMENT_DIR
 from .._settings import ENABLED, SIGNALS
 from . import _config_checks
+from ._exports import OUR_DEFAULT as _OUR_DEFAULT
 from ._model import ERROR, INFO, WARNING, Facts, Finding
 
 Check = Callable[[Facts], Iterable[Finding]]
@@ -75,6 +76,18 @@ def opentelemetry_instrument(facts: Facts) -> Iterable[Finding]:
             "pre-fork masters too), and otel-autoguard leaves those processes to it",
             "start the app without opentelemetry-instrument (e.g. `python app.py`) and remove "
             f"that entry from PYTHONPATH, {_off('opentelemetry-instrument')}",
+        )
+    defaulted = [e.signal for e in facts.exports if e.protocol_source.startswith(_OUR_DEFAULT)]
+    if entries and defaulted:
+        # Our http/protobuf default is applied by otel-autoguard only; the processes
+        # opentelemetry-instrument sets up get the distro's grpc default instead.
+        yield Finding(
+            ERROR,
+            f"{', '.join(defaulted)}: no OTLP protocol is set, so in the processes "
+            "opentelemetry-instrument sets up the distro's default (grpc) applies, and the "
+            "gRPC exporter is not installed: its SDK set-up fails",
+            "set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, or pip install "
+            "opentelemetry-exporter-otlp-proto-grpc",
         )
 
 

@@ -17,6 +17,7 @@ HTTP = "http/protobuf"
 ENTRY_POINT_BY_PROTOCOL = {GRPC: "otlp_proto_grpc", HTTP: "otlp_proto_http"}
 DEFAULT_HTTP = "http://localhost:4318"
 DEFAULT_GRPC = "http://localhost:4317"
+OUR_DEFAULT = "otel-autoguard's default"
 
 
 def resolve(env: DoctorEnv, grpc_installed: bool) -> tuple[Export, ...]:
@@ -28,7 +29,7 @@ def _protocol(signal: SignalEnv, grpc_installed: bool) -> tuple[str, str]:
         return signal.protocol.value, signal.protocol.source
     if grpc_installed:
         return GRPC, "the distro's default"
-    return HTTP, "otel-autoguard's default: no gRPC exporter installed"
+    return HTTP, f"{OUR_DEFAULT}: no gRPC exporter installed"
 
 
 def _entry_point(name: str, protocol: str) -> str:

@@ -45,6 +45,7 @@ def doctor(
     env: dict[str, str],
     launcher: Sequence[str] = (),
     cwd: Path | None = None,
+    launcher_fails: bool = False,
 ) -> Doctor:
     """Run ``otel-autoguard doctor ARGS`` (through ``launcher`` if given); any exit status."""
     cmd = [*launcher, venv.bin("otel-autoguard"), "doctor", *args]
@@ -53,7 +54,8 @@ def doctor(
     result = subprocess.run(
         cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=120, check=False
     )
-    assert "Traceback" not in result.stderr, result.stderr
+    # (A launcher whose own set-up fails prints its traceback; the doctor never does.)
+    assert launcher_fails or "Traceback" not in result.stderr, result.stderr
     return Doctor(result)
 
 
@@ -538,3 +540,22 @@ def test_check_over_grpc_stopped_and_silent(venv_with_extras: Venv, silent_colle
     assert [(r["ok"], r["detail"]) for r in data.report["check"]] == [
         (False, "no answer within 1.5 s")
     ] * 3
+
+
+def test_opentelemetry_instrument_without_a_protocol(venv: Venv, receiver: Receiver) -> None:
+    data = doctor(
+        venv,
+        "--json",
+        env=quiet_env(receiver.endpoint),
+        launcher=[venv.bin("opentelemetry-instrument")],
+        launcher_fails=True,
+    )
+    # What the doctor predicts is what happened in its own process, under that tool:
+    assert "Requested component 'otlp_proto_grpc' not found" in data.err
+    assert data.status == 1, data.out
+    (error,) = data.conflicts("error")
+    assert error["what"].startswith(
+        "traces, metrics, logs: no OTLP protocol is set, so in the processes "
+        "opentelemetry-instrument sets up the distro's default (grpc) applies"
+    )
+    assert error["fix"].startswith("set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf")

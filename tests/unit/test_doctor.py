@@ -167,8 +167,9 @@ def test_hook_installation() -> None:
 
 
 def test_opentelemetry_instrument_is_named_once_not_as_another_sitecustomize() -> None:
+    environ = {"PYTHONPATH": f"{INSTRUMENT}:/x", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
     found = findings(
-        {"PYTHONPATH": f"{INSTRUMENT}:/x"},
+        environ,
         sitecustomize=f"{INSTRUMENT}/sitecustomize.py",
         sitecustomize_text="from opentelemetry.instrumentation.auto_instrumentation import x",
     )
@@ -176,6 +177,13 @@ def test_opentelemetry_instrument_is_named_once_not_as_another_sitecustomize() -
     assert found[0][0] == "warning"
     assert found[0][1].startswith(f"opentelemetry-instrument's sitecustomize is on PYTHONPATH "
                                   f"({INSTRUMENT})")  # fmt: skip
+
+
+def test_opentelemetry_instrument_gets_the_distros_grpc_default() -> None:
+    found = findings({"PYTHONPATH": INSTRUMENT, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "grpc"})
+    assert [severity for severity, _ in found] == ["warning", "error", "error"]
+    assert found[1][1].startswith("traces, metrics: no OTLP protocol is set, so in the processes")
+    assert found[2][1].startswith("logs: gRPC protocol (from OTEL_EXPORTER_OTLP_LOGS_PROTOCOL)")
 
 
 @pytest.mark.parametrize("agent", ["ddtrace", "newrelic"])
