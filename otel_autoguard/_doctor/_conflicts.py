@@ -68,12 +68,19 @@ def hook_installation(facts: Facts) -> Iterable[Finding]:
 
 def opentelemetry_instrument(facts: Facts) -> Iterable[Finding]:
     entries = [e for e in facts.env.pythonpath if e.rstrip("/").endswith(_OTEL_INSTRUMENT_DIR)]
+    ran_here = os.path.dirname(facts.sitecustomize or "").endswith(_OTEL_INSTRUMENT_DIR)
     for entry in entries:
         yield Finding(
             WARNING,
             f"opentelemetry-instrument's sitecustomize is on PYTHONPATH ({entry}): it sets up "
             "OpenTelemetry in every Python process started from here (reloader parents and "
-            "pre-fork masters too), and otel-autoguard leaves those processes to it",
+            "pre-fork masters too), and otel-autoguard leaves those processes to it"
+            + (
+                "; it ran in this process too, so the configuration shown includes the "
+                "defaults its distro set (e.g. OTEL_EXPORTER_OTLP_PROTOCOL=grpc)"
+                if ran_here
+                else ""
+            ),
             "start the app without opentelemetry-instrument (e.g. `python app.py`) and remove "
             f"that entry from PYTHONPATH, {_off('opentelemetry-instrument')}",
         )
