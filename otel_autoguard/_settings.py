@@ -251,8 +251,8 @@ def _per_signal(environ: Mapping[str, str], signal: str, what: str) -> Sourced:
 def parse_headers(raw: str) -> tuple[tuple[str, str], ...]:
     """``key=value,…`` as OpenTelemetry reads it (URL-decoded, lower-case names).
 
-    An element without ``=`` is kept with an empty name: it is sent by no exporter
-    but must still be shown as present (and never shown as text).
+    An element without ``=`` is kept with an empty name: the exporters ignore it
+    (so it is never sent), but it must still be shown as present (never as text).
     """
     from urllib.parse import unquote
 
@@ -261,8 +261,6 @@ def parse_headers(raw: str) -> tuple[tuple[str, str], ...]:
         if not element.strip():
             continue
         name, sep, value = element.partition("=")
-        if not sep:
-            name, sep, value = element.partition(":")
         if sep:
             found.append((unquote(name).strip().lower(), unquote(value).strip()))
         else:

@@ -103,6 +103,18 @@ def endpoint_paths(facts: Facts) -> Iterable[Finding]:
             )
 
 
+def malformed_headers(facts: Facts) -> Iterable[Finding]:
+    for export in facts.exports:
+        if any(not name for name, _ in export.headers):
+            yield Finding(
+                WARNING,
+                f"{export.signal}: an element of {export.headers_source} has no '=', so the "
+                "exporter ignores it (its text is not shown)",
+                "write each header as name=value, comma-separated, the value URL-encoded "
+                "(e.g. authorization=Bearer%20…)",
+            )
+
+
 def sdk_inputs(facts: Facts) -> Iterable[Finding]:
     for problem in facts.settings.problems:
         yield Finding(WARNING, problem, "correct the value (the default is used meanwhile)")

@@ -161,6 +161,7 @@ CHECKS: tuple[Check, ...] = (
     _config_checks.exporters,
     _config_checks.protocol_and_port,
     _config_checks.endpoint_paths,
+    _config_checks.malformed_headers,
     _config_checks.sdk_inputs,
 )
 

@@ -215,14 +215,17 @@ def test_argv_and_dashes_together_is_a_usage_error(venv: Venv, receiver: Receive
 
 
 def test_secrets_never_appear_in_any_output(venv: Venv, receiver: Receiver) -> None:
-    secrets = {name: f"{name}-{uuid.uuid4().hex}" for name in ("all", "traces", "pw", "query")}
+    names = ("all", "traces", "pw", "query", "bare")
+    secrets = {name: f"{name}-{uuid.uuid4().hex}" for name in names}
     # A value with JSON's special characters, which an escaped form could let through.
     secrets["quoted"] = f'q"\\{uuid.uuid4().hex}'
     host = receiver.endpoint.split("//")[1]
     env = quiet_env(
         receiver.endpoint,
         OTEL_EXPORTER_OTLP_HEADERS=(
-            f"authorization=Bearer {secrets['all']},x-quoted={secrets['quoted']}"
+            f"authorization=Bearer {secrets['all']},x-quoted={secrets['quoted']},"
+            # An element without "=": ignored by the exporter, and by the check.
+            f"Token: {secrets['bare']}"
         ),
         OTEL_EXPORTER_OTLP_TRACES_HEADERS=f"api-key={secrets['traces']}",
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=(
@@ -246,7 +249,11 @@ def test_secrets_never_appear_in_any_output(venv: Venv, receiver: Receiver) -> N
     assert traces["headers"] == ["api-key"]
     assert traces["headers_source"] == "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
     assert traces["endpoint"] == f"http://[REDACTED]@{host}/v1/traces?[REDACTED]"
-    assert metrics["headers"] == ["authorization", "x-quoted"]
+    assert metrics["headers"] == ["authorization", "x-quoted", "(an element without '=')"]
+    assert [c["what"] for c in report["conflicts"]] == [
+        "metrics, logs: an element of OTEL_EXPORTER_OTLP_HEADERS has no '=', so the exporter "
+        "ignores it (its text is not shown)"
+    ]
     assert [r["ok"] for r in report["check"]] == [True, True, True]
     # The checks really carried the credentials: the receiver saw them.
     sent = [headers for path, headers in receiver.data.headers if path.startswith("/v1/traces")]
@@ -256,6 +263,7 @@ def test_secrets_never_appear_in_any_output(venv: Venv, receiver: Receiver) -> N
     sent_metrics = [h for path, h in receiver.data.headers if path == "/v1/metrics"]
     assert all(h["authorization"] == f"Bearer {secrets['all']}" for h in sent_metrics)
     assert len(sent_metrics) == 2
+    assert not any(secrets["bare"] in str(h) for _, h in receiver.data.headers)
 
 
 def test_check_against_a_live_receiver(venv: Venv, receiver: Receiver) -> None:

@@ -124,7 +124,7 @@ def test_explicit_grpc_exporter_name_sets_the_protocol() -> None:
     ("raw", "parsed"),
     [
         ("a=1,B=two%20words", (("a", "1"), ("b", "two words"))),
-        ("Authorization: Bearer x", (("authorization", "Bearer x"),)),
+        ("Authorization: Bearer x", (("", "Authorization: Bearer x"),)),
         ("justatoken", (("", "justatoken"),)),
         (" , k=v=w ", (("k", "v=w"),)),
     ],
@@ -232,6 +232,17 @@ def test_endpoint_paths() -> None:
     )
     assert len(findings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/v1/traces"})) == 3
     assert findings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/prefix"}) == []
+
+
+def test_header_elements_without_equals_sign() -> None:
+    found = findings({"OTEL_EXPORTER_OTLP_HEADERS": "a=1,Authorization: Bearer s3cret"})
+    assert found == [
+        (
+            "warning",
+            "traces, metrics, logs: an element of OTEL_EXPORTER_OTLP_HEADERS has no '=', so the "
+            "exporter ignores it (its text is not shown)",
+        )
+    ]
 
 
 def test_missing_configurator() -> None:
