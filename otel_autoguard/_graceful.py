@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import signal
 import subprocess
+import threading
 import time
 from types import FrameType
 from typing import Any, Callable
@@ -37,6 +38,12 @@ class _Subprocess:
             # KeyboardInterrupt, or SystemExit from Werkzeug's SIGTERM handler.
             _stop(proc, exc, self._settings)
             raise
+
+    def run(self, args: Any, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+        # Django's autoreloader: subprocess.run(args, env=..., close_fds=False).
+        if {"input", "capture_output", "timeout", "check"} & kwargs.keys():
+            return subprocess.run(args, **kwargs)  # noqa: PLW1510 - the caller's choice
+        return subprocess.CompletedProcess(args, self.call(args, **kwargs))
 
 
 def install(reloader: Any, settings: Settings) -> None:
@@ -103,3 +110,38 @@ def flush_at_exit(settings: Settings) -> None:
     with _boundary.guard(settings, "flushing spans at exit"):
         hold_stop_signals()
         _otel.flush_spans(settings.stop_timeout)
+
+
+def exit_on_sigterm() -> None:
+    """A reloader parent without a SIGTERM handler (Django's) would die at once,
+    leaving its child serving; make SIGTERM an exit that stops the child first."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and _in_main_thread():
+        signal.signal(signal.SIGTERM, _exit_143)
+
+
+def _exit_143(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def flush_on_sigterm(settings: Settings) -> None:
+    """In a serving process that SIGTERM would kill outright: flush first, then die of it.
+
+    SIGTERM's default action skips every exit handler, the SDK's flush included;
+    uvicorn re-raises the signal after its graceful shutdown, waitress and Django's
+    runserver never catch it. A handler the application or server sets later
+    replaces this one.
+    """
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and _in_main_thread():
+        signal.signal(signal.SIGTERM, functools.partial(_flush_then_die, settings))
+
+
+def _flush_then_die(settings: Settings, signum: int, frame: FrameType | None) -> None:
+    signal.signal(signum, signal.SIG_IGN)
+    with _boundary.guard(settings, "flushing telemetry on SIGTERM"):
+        _otel.flush_all(settings.stop_timeout)
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()

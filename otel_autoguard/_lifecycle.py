@@ -12,24 +12,31 @@ import os
 import sys
 import threading
 
-from . import _boundary, _graceful, _otel
+from . import _boundary, _graceful, _instrument_cli, _manual, _otel
 from ._roles import Decision, Role
 from ._settings import Settings
 
 _settings: Settings | None = None
 _role: Role | None = None
 _configured = False
+# A known server's hook has spoken in this process (or the master it forked from):
+# the accept() fallback then has nothing to add.
+_server_known = False
 _lock = threading.Lock()
+_NEVER_SERVE = (Role.SKIP, Role.RELOADER_PARENT, Role.SUPERVISOR)
 
 
-def _reset_lock_after_fork() -> None:
+def _after_fork_in_child() -> None:
+    global _lock, _role
     # A fork taken while another thread held the lock would leave it held forever.
-    global _lock
     _lock = threading.Lock()
+    # A pre-fork master's children are its workers: they decide for themselves.
+    if _role is Role.SUPERVISOR:
+        _role = Role.DEFER
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_lock_after_fork)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def begin(settings: Settings, decision: Decision) -> None:
@@ -38,6 +45,9 @@ def begin(settings: Settings, decision: Decision) -> None:
     _settings, _role = settings, decision.role
     if settings.debug:
         atexit.register(_report_exit)
+    _instrument_cli.stand_in(settings, decision.role)
+    if decision.role is not Role.SKIP:
+        _manual.install(settings, settled=decision.role is Role.SERVE)
     if decision.role is Role.SKIP:
         _boundary.debug(settings, f"role=skip reason={decision.reason!r} action=none")
         return
@@ -75,7 +85,10 @@ def _configure(reason: str) -> bool:
         _role = Role.SERVE
         with _boundary.guard(_settings, "configuring the OpenTelemetry SDK"):
             configurator = _otel.configure_sdk(_settings)
-            if _settings.werkzeug_run_main:
+            _manual.sdk_configured()
+            if threading.current_thread() is threading.main_thread():
+                _graceful.flush_on_sigterm(_settings)
+            if _settings.reloader_child:
                 # Its parent waits for it with a deadline. Registered after the
                 # SDK's own exit handlers, so it runs first.
                 atexit.register(_graceful.flush_at_exit, _settings)
@@ -89,9 +102,16 @@ def _configure(reason: str) -> bool:
         return False
 
 
-def serving(source: str) -> None:
-    """A server loop is starting in this process: configure, once."""
-    if _settings is None or _configured or _role in (Role.SKIP, Role.RELOADER_PARENT):
+def serving(source: str, *, fallback: bool = False) -> None:
+    """A server loop is starting in this process: configure, once.
+
+    ``fallback``: no known server hook said so; this process accepted a connection.
+    """
+    global _server_known
+    if fallback and _server_known:
+        return
+    _server_known = True
+    if _settings is None or _configured or _role in _NEVER_SERVE:
         return
     if "_pytest" in sys.modules:
         # A test suite's live server (pytest-xdist workers start as `python -c`).
@@ -115,9 +135,37 @@ def request_process_ending() -> None:
 
 def reloader_parent(reason: str) -> None:
     """This process only watches files and restarts a serving child."""
+    global _server_known
+    _server_known = True
     if _settings is None or _configured:
         return
     _set_role(Role.RELOADER_PARENT, reason, "idle")
+    _manual.stand_down()
+
+
+def supervising(reason: str) -> None:
+    """This process starts and watches serving processes; its forks decide for themselves."""
+    global _server_known
+    _server_known = True
+    if _settings is None or _configured or _role is Role.SKIP:
+        return
+    _set_role(Role.SUPERVISOR, reason, "idle; its workers configure after fork")
+
+
+def forked() -> None:
+    """This process was forked by a server that skips ``os.register_at_fork`` hooks.
+
+    uWSGI forks its workers without ``PyOS_AfterFork_Child`` (unless
+    ``--py-call-osafterfork``), so it reports the fork itself. Harmless twice.
+    """
+    _after_fork_in_child()
+
+
+def never_serve(reason: str) -> None:
+    """The SDK must never be configured in this process (the caller says why)."""
+    if _settings is None or _configured:
+        return
+    _set_role(Role.SKIP, reason, "none")
 
 
 def _set_role(role: Role, reason: str, action: str) -> None:

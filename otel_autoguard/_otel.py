@@ -17,11 +17,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import _boundary
-from ._settings import BUILTIN_SAMPLERS, CONFIGURATOR, TRACES_SAMPLER, Settings
+from ._settings import (
+    BUILTIN_SAMPLERS,
+    CONFIGURATOR,
+    DISABLED_INSTRUMENTATIONS,
+    TRACES_SAMPLER,
+    Settings,
+)
 
 _GRPC_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc"
 _SAMPLER_GROUP = "opentelemetry_traces_sampler"
 _CONFIGURATOR_GROUP = "opentelemetry_configurator"
+_INSTRUMENTOR_GROUP = "opentelemetry_instrumentor"
 _STOCK_DISTRO = "opentelemetry.distro:OpenTelemetryDistro"
 
 _distro: Any = None
@@ -126,11 +133,49 @@ def _instrumenting_distro(settings: Settings) -> Any:
 
 
 def instrument(settings: Settings) -> None:
-    """Apply every installed instrumentor (entry points), as opentelemetry-instrument does."""
+    """Apply every installed instrumentor (entry points), as opentelemetry-instrument does.
+
+    Except those in ``LATE``: see :func:`instrument_late`.
+    """
     from opentelemetry.instrumentation.auto_instrumentation._load import _load_instrumentors
 
-    with _otel_warnings(settings):
+    with _otel_warnings(settings), _excluding(LATE):
         _load_instrumentors(_instrumenting_distro(settings))
+
+
+# Instrumentors that need the application's own set-up first. Django's reads
+# settings.MIDDLEWARE: before the application has chosen DJANGO_SETTINGS_MODULE it
+# calls settings.configure() with empty settings, which breaks the application.
+LATE = ("django",)
+_late_done: set[str] = set()
+
+
+def instrument_late(settings: Settings, name: str) -> None:
+    """Apply one instrumentor held back by :func:`instrument`, now that its library is set up."""
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    disabled = settings.disabled_instrumentations
+    if name in disabled or "*" in disabled or name in _late_done:
+        return
+    # Django calls setup() more than once under runserver.
+    _late_done.add(name)
+    with _otel_warnings(settings):
+        for entry_point in entry_points(group=_INSTRUMENTOR_GROUP, name=name):
+            _instrumenting_distro(settings).load_instrumentor(entry_point)
+
+
+@contextlib.contextmanager
+def _excluding(names: tuple[str, ...]) -> Iterator[None]:
+    # _load_instrumentors reads its exclusions from the environment only.
+    saved = os.environ.get(DISABLED_INSTRUMENTATIONS)
+    os.environ[DISABLED_INSTRUMENTATIONS] = ",".join(filter(None, (saved, *names)))
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[DISABLED_INSTRUMENTATIONS]
+        else:
+            os.environ[DISABLED_INSTRUMENTATIONS] = saved
 
 
 def _entry_point_names(group: str) -> set[str]:
@@ -196,6 +241,24 @@ def flush_spans(timeout_s: float) -> None:
         flush(int(timeout_s * 1000))
 
 
+def flush_all(timeout_s: float) -> None:
+    """Export what this process holds: spans first, then metrics and logs, within ``timeout_s``."""
+    import time
+
+    from opentelemetry import metrics, trace
+
+    deadline = time.monotonic() + timeout_s
+    providers: list[Any] = [trace.get_tracer_provider(), metrics.get_meter_provider()]
+    logs = sys.modules.get("opentelemetry._logs")
+    if logs is not None:
+        providers.append(logs.get_logger_provider())
+    for provider in providers:
+        flush = getattr(provider, "force_flush", None)
+        left = deadline - time.monotonic()
+        if flush is not None and left > 0:
+            flush(int(left * 1000))
+
+
 def sdk_state() -> str:
     """The providers this process holds, read without importing anything."""
     found = []
@@ -205,5 +268,8 @@ def sdk_state() -> str:
         ("logger", "opentelemetry._logs._internal", "_LOGGER_PROVIDER"),
     ):
         provider = getattr(sys.modules.get(module), attribute, None)
-        found.append(f"{label}={type(provider).__name__ if provider is not None else 'none'}")
+        name = type(provider).__name__ if provider is not None else "none"
+        if getattr(provider, "_otel_autoguard_stood_down", False):
+            name += "(shut-down)"  # the application's, in a reloader parent: see _manual
+        found.append(f"{label}={name}")
     return " ".join(found)

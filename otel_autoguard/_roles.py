@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from ._settings import RELOADER_PID, WERKZEUG_RUN_MAIN
+from ._settings import DJANGO_RUN_MAIN, RELOADER_PID, WERKZEUG_RUN_MAIN
 
 
 class Role(str, enum.Enum):
@@ -25,6 +25,11 @@ class Role(str, enum.Enum):
     """Never serves (a tool, a helper process): nothing is done."""
     RELOADER_PARENT = "reloader-parent"
     """Watches files and restarts a serving child: nothing is configured."""
+    SUPERVISOR = "supervisor"
+    """Starts and watches serving processes (a pre-fork master): nothing is configured.
+
+    Unlike a reloader parent, its forked children may serve: they start as ``defer``.
+    """
 
     def __str__(self) -> str:
         return self.value
@@ -59,8 +64,7 @@ TOOLS = frozenset(
         "poetry",
         "otel-autoguard",
         "otel_autoguard",
-        # Its launcher loads every instrumentor, then execs the program, which
-        # _under_opentelemetry_instrument recognises.
+        # Its launcher only execs the program (see _instrument_cli for that one).
         "opentelemetry-instrument",
         "opentelemetry-bootstrap",
     }
@@ -69,9 +73,37 @@ TOOLS = frozenset(
 # Flask's own commands that never serve; a custom command (an extension's) might.
 FLASK_TOOLS = frozenset({"routes", "shell", None})
 
+# Django management commands that never serve (a custom command might: runserver_plus).
+DJANGO_TOOLS = frozenset(
+    {
+        "test",
+        "shell",
+        "dbshell",
+        "migrate",
+        "makemigrations",
+        "showmigrations",
+        "sqlmigrate",
+        "check",
+        "collectstatic",
+        "createsuperuser",
+        "changepassword",
+        "startapp",
+        "startproject",
+        "compilemessages",
+        "makemessages",
+        "dumpdata",
+        "loaddata",
+        "flush",
+        "help",
+        "version",
+        None,
+    }
+)
+
+
 _OPTS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
 _FLASK_OPTS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
-_OTEL_INSTRUMENT_DIR = "opentelemetry/instrumentation/auto_instrumentation"
+_DJANGO_OPTS_WITH_VALUE = frozenset({"--settings", "--pythonpath", "-v", "--verbosity"})
 
 
 class _Program(NamedTuple):
@@ -116,11 +148,12 @@ def _tool_name(program: _Program) -> str:
     return name.rstrip("0123456789.-") or name
 
 
-def _flask_command(args: Sequence[str]) -> str | None:
+def _command(args: Sequence[str], opts_with_value: frozenset[str] = frozenset()) -> str | None:
+    """The first argument that is not an option (a CLI's subcommand)."""
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg in _FLASK_OPTS_WITH_VALUE:
+        if arg in opts_with_value:
             i += 2
             continue
         if not arg.startswith("-"):
@@ -129,25 +162,29 @@ def _flask_command(args: Sequence[str]) -> str | None:
     return None
 
 
-def is_reloader_child(environ: Mapping[str, str], ppid: int | None) -> bool:
-    """The process a Werkzeug reloader parent running otel-autoguard started.
+def reloader_child(environ: Mapping[str, str], ppid: int | None) -> str | None:
+    """Which reloader parent running otel-autoguard started this process, if one did.
 
-    ``WERKZEUG_RUN_MAIN`` alone is not enough: every process the serving child
-    starts inherits it. The parent records its pid (``OTEL_AUTOGUARD_RELOADER_PID``),
-    so only its direct child matches.
+    ``WERKZEUG_RUN_MAIN`` (Django: ``RUN_MAIN``) alone is not enough: every process
+    the serving child starts inherits it. The parent records its pid
+    (``OTEL_AUTOGUARD_RELOADER_PID``), so only its direct child matches.
     """
-    return (
-        environ.get(WERKZEUG_RUN_MAIN) == "true"
-        and ppid is not None
-        and environ.get(RELOADER_PID) == str(ppid)
-    )
+    if ppid is None or environ.get(RELOADER_PID) != str(ppid):
+        return None
+    if environ.get(WERKZEUG_RUN_MAIN) == "true":
+        return f"Werkzeug reloader child ({WERKZEUG_RUN_MAIN}=true)"
+    if environ.get(DJANGO_RUN_MAIN) == "true":
+        return f"Django autoreloader child ({DJANGO_RUN_MAIN}=true)"
+    return None
 
 
-def _under_opentelemetry_instrument(environ: Mapping[str, str]) -> bool:
-    return any(
-        entry.rstrip("/").endswith(_OTEL_INSTRUMENT_DIR)
-        for entry in environ.get("PYTHONPATH", "").split(":")
-    )
+def is_uwsgi(argv: Sequence[str]) -> bool:
+    """The interpreter is embedded in uWSGI (its binary, not ``python``, was started).
+
+    uWSGI's own options follow, which are not Python's: reading them as a Python
+    command line would name a random option value as the program.
+    """
+    return bool(argv) and os.path.basename(argv[0]).startswith("uwsgi")
 
 
 def detect_role(  # noqa: PLR0911 - one return per rule reads best
@@ -168,31 +205,42 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
         return Decision(Role.SERVE, "OTEL_AUTOGUARD_ROLE=serve")
     if override == "skip":
         return Decision(Role.SKIP, "OTEL_AUTOGUARD_ROLE=skip")
-    if _under_opentelemetry_instrument(environ):
+    child = reloader_child(environ, ppid)
+    if child is not None:
+        return Decision(Role.SERVE, child)
+
+    if is_uwsgi(argv):
         return Decision(
-            Role.SKIP,
-            "opentelemetry-instrument's sitecustomize is on PYTHONPATH and sets up this process",
+            Role.DEFER, "uWSGI: its workers are configured after fork, its master never"
         )
-    if is_reloader_child(environ, ppid):
-        return Decision(Role.SERVE, "Werkzeug reloader child (WERKZEUG_RUN_MAIN=true)")
 
     program = _parse_interpreter_argv(argv)
-    if "--multiprocessing-fork" in program.args or (
-        program.kind == "command" and "from multiprocessing" in program.name
-    ):
-        return Decision(Role.SKIP, "multiprocessing helper process")
+    if "--multiprocessing-fork" in program.args:
+        # uvicorn's --reload and --workers serve from spawned children; a pool's
+        # workers never do. Only serving tells them apart.
+        return Decision(
+            Role.DEFER, "multiprocessing spawn child: configured only if it starts serving"
+        )
+    if program.kind == "command" and "from multiprocessing" in program.name:
+        return Decision(Role.SKIP, "multiprocessing helper process (resource tracker, forkserver)")
     if program.kind == "interactive":
         return Decision(Role.SKIP, "no program given (interactive, or read from stdin)")
     tool = _tool_name(program)
     if tool in TOOLS:
         return Decision(Role.SKIP, f"{tool} never serves requests")
     if tool == "flask":
-        command = _flask_command(program.args)
+        command = _command(program.args, _FLASK_OPTS_WITH_VALUE)
         if command in FLASK_TOOLS:
             return Decision(Role.SKIP, f"flask {command or '(no command)'} does not serve requests")
         return Decision(
             Role.DEFER, f"flask {command}: serving is settled when a server starts in this process"
         )
+    if tool in ("manage", "django-admin"):
+        command = _command(program.args, _DJANGO_OPTS_WITH_VALUE)
+        if command in DJANGO_TOOLS:
+            return Decision(
+                Role.SKIP, f"{tool} {command or '(no command)'} does not serve requests"
+            )
     shown = program.name if program.kind != "command" else "-c"
     return Decision(
         Role.DEFER,

@@ -29,8 +29,10 @@ TRACES_SAMPLER = "OTEL_TRACES_SAMPLER"
 RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
 CONFIGURATOR = "OTEL_PYTHON_CONFIGURATOR"
 DISTRO = "OTEL_PYTHON_DISTRO"
+DISABLED_INSTRUMENTATIONS = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 WERKZEUG_RUN_MAIN = "WERKZEUG_RUN_MAIN"
-# Set by a reloader parent for its child (see _roles.is_reloader_child); internal.
+DJANGO_RUN_MAIN = "RUN_MAIN"
+# Set by a reloader parent for its child (see _roles.reloader_child); internal.
 RELOADER_PID = "OTEL_AUTOGUARD_RELOADER_PID"
 ACTIVATING = (
     "OTEL_SERVICE_NAME",
@@ -84,12 +86,20 @@ class Settings:
     distro: str | None = None
     werkzeug_run_main: bool = False
     """Werkzeug's own test for "this is the reloader's child" (see _roles for ours)."""
+    django_run_main: bool = False
+    """Django's autoreloader's own test for its child (``RUN_MAIN=true``)."""
+    disabled_instrumentations: tuple[str, ...] = ()
     endpoint: str = "http://localhost:4318"
     endpoint_source: str = "the default"
     protocol_set: bool = False
     has_resource_instance_id: bool = False
     secrets: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+
+    @property
+    def reloader_child(self) -> bool:
+        """A reloader's own test says this is its serving child (Werkzeug or Django)."""
+        return self.werkzeug_run_main or self.django_run_main
 
     def redact(self, text: str) -> str:
         """Replace every secret value (and each of its parts) and URL credentials."""
@@ -212,6 +222,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         configurator=environ.get(CONFIGURATOR, "").strip() or None,
         distro=environ.get(DISTRO) or None,
         werkzeug_run_main=environ.get(WERKZEUG_RUN_MAIN) == "true",
+        django_run_main=environ.get(DJANGO_RUN_MAIN) == "true",
+        disabled_instrumentations=tuple(
+            name.strip() for name in environ.get(DISABLED_INSTRUMENTATIONS, "").split(",")
+        ),
         **_endpoint(environ),
         protocol_set=any(environ.get(name, "").strip() for name in PROTOCOLS),
         has_resource_instance_id="service.instance.id="

@@ -13,7 +13,8 @@ from importlib import import_module
 from .. import _boundary
 from .._settings import Settings
 
-_SERVERS = ("_werkzeug",)
+# _socket last: the fallback for a server none of the others knows.
+_SERVERS = ("_werkzeug", "_gunicorn", "_uvicorn", "_django", "_waitress", "_uwsgi", "_socket")
 
 
 def install(settings: Settings) -> None:

@@ -10,46 +10,26 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import Any, Callable
+from typing import Any
 
 from .. import _boundary, _graceful, _lifecycle
 from .._imports import when_imported
 from .._settings import RELOADER_PID, Settings
-
-_MARK = "__otel_autoguard__"
+from ._patch import MARK, before, guarded, is_patched
 
 
 def install(settings: Settings) -> None:
-    when_imported("werkzeug.serving", _guarded(settings, "werkzeug.serving", _patch_serving))
+    when_imported("werkzeug.serving", guarded(settings, "werkzeug.serving", _patch_serving))
     when_imported(
         "werkzeug._reloader",
-        _guarded(settings, "werkzeug._reloader", functools.partial(_patch_reloader, settings)),
+        guarded(settings, "werkzeug._reloader", functools.partial(_patch_reloader, settings)),
     )
-    when_imported("werkzeug._internal", _guarded(settings, "werkzeug._internal", _patch_log))
-
-
-def _guarded(settings: Settings, what: str, patch: Callable[[Any], None]) -> Callable[[Any], None]:
-    # Runs inside the user's `import`: a failure must not reach it.
-    def callback(module: Any) -> None:
-        with _boundary.guard(settings, f"hooking {what}"):
-            patch(module)
-
-    return callback
-
-
-def _wrap(original: Callable[..., Any], before: Callable[[], None]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        before()
-        return original(*args, **kwargs)
-
-    setattr(wrapper, _MARK, True)
-    return wrapper
+    when_imported("werkzeug._internal", guarded(settings, "werkzeug._internal", _patch_log))
 
 
 def _patch_serving(module: Any) -> None:
     server = module.BaseWSGIServer
-    if getattr(server.serve_forever, _MARK, False):
+    if is_patched(server.serve_forever):
         return
     serve_forever = server.serve_forever
 
@@ -59,7 +39,7 @@ def _patch_serving(module: Any) -> None:
         _lifecycle.serving("Werkzeug server started serving in this process")
         return serve_forever(self, *args, **kwargs)
 
-    setattr(serving, _MARK, True)
+    setattr(serving, MARK, True)
     server.serve_forever = serving
 
     # app.run(processes=N): each request runs in a child forked from the server,
@@ -85,7 +65,7 @@ def _patch_serving(module: Any) -> None:
 
 def _patch_reloader(settings: Settings, module: Any) -> None:
     original = module.run_with_reloader
-    if getattr(original, _MARK, False):
+    if is_patched(original):
         return
 
     def entering() -> None:
@@ -107,9 +87,9 @@ def _patch_reloader(settings: Settings, module: Any) -> None:
 
     # serving.run_simple imports run_with_reloader at call time, so replacing the
     # module attribute is enough.
-    module.run_with_reloader = _wrap(original, entering)
+    module.run_with_reloader = before(original, entering)
     loop = module.ReloaderLoop
-    loop.__enter__ = _wrap(loop.__enter__, child_serving)
+    loop.__enter__ = before(loop.__enter__, child_serving)
 
 
 def _patch_log(module: Any) -> None:
@@ -121,7 +101,7 @@ def _patch_log(module: Any) -> None:
     made to look past OpenTelemetry's handlers, at the moment Werkzeug makes it.
     """
     original = module._has_level_handler
-    if getattr(original, _MARK, False):
+    if is_patched(original):
         return
 
     def has_level_handler(logger: logging.Logger) -> bool:
@@ -136,7 +116,7 @@ def _patch_log(module: Any) -> None:
             current = current.parent
         return False
 
-    setattr(has_level_handler, _MARK, True)
+    setattr(has_level_handler, MARK, True)
     module._has_level_handler = has_level_handler
 
 

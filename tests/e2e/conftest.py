@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import APPS, Proc, Venv, build_wheel, make_venv
+from tests.support.procs import APPS, Proc, Venv, build_wheel, make_venv, run
 from tests.support.receiver import Receiver
 
 # The apps run inside their own venvs; test_in_app.py is run there by a test.
@@ -61,6 +61,65 @@ def venvs(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Iterator[dic
 @pytest.fixture(scope="session")
 def venv(venvs: dict[str, Venv]) -> Venv:
     return venvs["3.11"]
+
+
+# The servers of the role table besides Werkzeug, and the frameworks they serve.
+SERVERS = ("gunicorn", "uvicorn", "waitress", "fastapi", "django", "httpx")
+
+
+@pytest.fixture(scope="session")
+def servers_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
+    """One 3.11 venv with every server, installed as users do: ``otel-autoguard[extras]``."""
+    python = _pyenv_python("3.11")
+    venv = make_venv(tmp_path_factory.mktemp("venv-servers"), python, wheel, *APP_EXTRAS)
+    # Pinning the instrumentation release already chosen keeps pip's resolver
+    # from backtracking through every old instrumentation release for the extras.
+    version = run(
+        [
+            venv.python,
+            "-c",
+            "import importlib.metadata as m; print(m.version('opentelemetry-instrumentation'))",
+        ]
+    ).stdout.strip()
+    run(
+        [
+            venv.python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            f"{wheel}[fastapi,django]",
+            f"opentelemetry-instrumentation=={version}",
+            *SERVERS,
+        ]
+    )
+    return venv
+
+
+# uWSGI builds from source with gcc against the venv's Python (headers and
+# libpython come with every pyenv CPython). 2.0.26 is the last release in which
+# Python threads are off unless --enable-threads.
+UWSGI = "uwsgi==2.0.31"
+UWSGI_THREADS_OPTIONAL = "uwsgi==2.0.26"
+
+
+def _with_uwsgi(venv: Venv, requirement: str) -> Venv:
+    if shutil.which("gcc") is None:
+        pytest.fail("uWSGI is built from source by pip: gcc is missing")
+    run([venv.python, "-m", "pip", "install", "-q", requirement])
+    return venv
+
+
+@pytest.fixture(scope="session")
+def uwsgi_venv(venv: Venv) -> Venv:
+    """The shared 3.11 venv plus uWSGI (an extra binary; other tests do not see it)."""
+    return _with_uwsgi(venv, UWSGI)
+
+
+@pytest.fixture(scope="session")
+def old_uwsgi_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
+    venv = make_venv(tmp_path_factory.mktemp("venv-uwsgi-old"), _pyenv_python("3.11"), wheel)
+    return _with_uwsgi(venv, UWSGI_THREADS_OPTIONAL)
 
 
 @pytest.fixture

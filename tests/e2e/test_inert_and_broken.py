@@ -94,17 +94,9 @@ def test_switched_off(
         (["@pytest", "-q", "-p", "no:cacheprovider", "test_in_app.py"],
          ["pytest never serves requests"]),
         ([], ["no program given (interactive, or read from stdin)"]),
-        (
-            ["@opentelemetry-instrument", "python", "-c", "pass"],
-            [
-                "opentelemetry-instrument never serves requests",
-                "opentelemetry-instrument's sitecustomize is on PYTHONPATH and sets up this "
-                "process",
-            ],
-        ),
     ],
     ids=["python-m-pip", "pip", "venv", "flask-routes", "flask-shell", "flask", "python-m-pytest",
-         "pytest", "stdin", "opentelemetry-instrument"],
+         "pytest", "stdin"],
 )  # fmt: skip
 def test_tools_are_never_configured(
     venv: Venv, app_dir: Path, receiver: Receiver, cmd: list[str], reasons: list[str]
@@ -120,11 +112,8 @@ def test_tools_are_never_configured(
     assert [line.split(" reason=")[1] for line in lines[:-1]] == [
         f"{reason!r} action=none" for reason in reasons
     ], out.stderr
-    assert " exit role=skip " in lines[-1]
-    if "@opentelemetry-instrument" not in cmd:
-        # (Under opentelemetry-instrument, that tool configures the process itself.)
-        assert f"exit role=skip {NO_SDK}" in lines[-1]
-        assert receiver.data.requests == {}
+    assert f" exit role=skip {NO_SDK}" in lines[-1]
+    assert receiver.data.requests == {}
 
 
 def test_malformed_values_are_named_and_the_app_is_traced(

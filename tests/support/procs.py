@@ -185,3 +185,26 @@ def wait_port(port: int, proc: Proc, timeout: float = 30.0) -> None:
             return False
 
     proc.wait_until(accepting, f"port {port}", timeout)
+
+
+def serve(
+    procs: list[Proc],
+    cmd: Sequence[str],
+    cwd: Path,
+    *,
+    env: Mapping[str, str],
+    port: int,
+    name: str = "server",
+) -> Proc:
+    """Start a server's process group and wait until it accepts connections."""
+    proc = Proc(cmd, cwd, env, cwd / f"{name}.log")
+    procs.append(proc)
+    wait_port(port, proc)
+    return proc
+
+
+def pid_of(body: str) -> int:
+    """The pid in a test app's ``hello from pid N`` answer."""
+    m = re.search(r"pid (\d+)", body)
+    assert m, body
+    return int(m.group(1))

@@ -92,14 +92,66 @@ def test_argv_fallback_without_orig_argv_or_proc(monkeypatch: pytest.MonkeyPatch
 def test_a_failing_server_hook_never_reaches_the_import(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from otel_autoguard._servers import _werkzeug
+    from otel_autoguard._servers._patch import guarded
 
     def broken(module: object) -> None:
         raise AttributeError("module 'werkzeug.serving' has no attribute 'BaseWSGIServer'")
 
-    _werkzeug._guarded(load_settings({}), "werkzeug.serving", broken)(object())
+    guarded(load_settings({}), "werkzeug.serving", broken)(object())
     assert capsys.readouterr().err == (
         "otel-autoguard: hooking werkzeug.serving failed (AttributeError: module "
         "'werkzeug.serving' has no attribute 'BaseWSGIServer'); telemetry is off in this "
         "process\n"
     )
+
+
+def test_accept_fallback_fires_once_then_removes_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from otel_autoguard import _lifecycle
+    from otel_autoguard._servers import _socket
+
+    calls: list[tuple[str, bool]] = []
+    monkeypatch.setattr(
+        _lifecycle, "serving", lambda source, fallback=False: calls.append((source, fallback))
+    )
+    original = socket.socket.accept
+    monkeypatch.setattr(socket.socket, "accept", original)
+    _socket.install(load_settings({}))
+    assert socket.socket.accept is not original
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        for _ in range(2):
+            with socket.create_connection(server.getsockname()):
+                conn, _ = server.accept()
+                conn.close()
+    assert socket.socket.accept is original
+    assert calls == [("accepted a connection (no known server claimed it)", True)]
+
+
+def test_a_supervisor_claims_its_process_and_its_forks_start_as_defer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from otel_autoguard import Role, _lifecycle
+
+    configured: list[str] = []
+    monkeypatch.setattr(_lifecycle, "_settings", load_settings({}))
+    monkeypatch.setattr(_lifecycle, "_role", Role.DEFER)
+    monkeypatch.setattr(_lifecycle, "_configured", False)
+    monkeypatch.setattr(_lifecycle, "_server_known", False)
+    monkeypatch.setattr(_lifecycle, "_configure", configured.append)
+    _lifecycle.supervising("a master")
+    assert _lifecycle._role is Role.SUPERVISOR
+    # Neither the fallback nor a server hook configures the supervisor itself.
+    _lifecycle.serving("accepted", fallback=True)
+    _lifecycle.serving("a server hook")
+    assert configured == []
+    pid = os.fork()
+    if pid == 0:  # the worker: starts as defer, a server hook configures it
+        ok = _lifecycle._role is Role.DEFER
+        # serving() refuses in a process running pytest (a test's live server).
+        sys.modules.pop("_pytest")
+        _lifecycle.serving("accepted", fallback=True)
+        _lifecycle.serving("worker starting")
+        os._exit(0 if ok and configured == ["worker starting"] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

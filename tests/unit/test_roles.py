@@ -19,15 +19,43 @@ CASES = [
     ({**CHILD, "OTEL_AUTOGUARD_RELOADER_PID": "99"}, [PY, "-m", "pip", "list"], Role.SKIP, "pip"),
     ({**CHILD, "OTEL_AUTOGUARD_RELOADER_PID": "99"}, [PY, "app.py"], Role.DEFER, "app:"),
     ({"WERKZEUG_RUN_MAIN": "true"}, [PY, "app.py"], Role.DEFER, "app:"),
+    # Under opentelemetry-instrument the role is decided as for any process
+    # (_instrument_cli stands in for its sitecustomize).
     (
         {
             "PYTHONPATH": "/x:/v/lib/python3.11/site-packages/opentelemetry/instrumentation/"
             "auto_instrumentation"
         },
         [PY, "app.py"],
-        Role.SKIP,
-        "opentelemetry-instrument",
+        Role.DEFER,
+        "app: role unknown at start",
     ),
+    # Django's autoreloader child: RUN_MAIN=true and its parent recorded its pid.
+    (
+        {"RUN_MAIN": "true", "OTEL_AUTOGUARD_RELOADER_PID": str(PPID)},
+        [PY, "manage.py", "runserver"],
+        Role.SERVE,
+        "Django autoreloader child (RUN_MAIN=true)",
+    ),
+    (
+        {"RUN_MAIN": "true", "OTEL_AUTOGUARD_RELOADER_PID": "99"},
+        [PY, "manage.py", "runserver"],
+        Role.DEFER,
+        "manage:",
+    ),
+    ({"RUN_MAIN": "true"}, [PY, "manage.py", "runserver"], Role.DEFER, "manage:"),
+    ({}, [PY, "manage.py", "runserver", "--noreload"], Role.DEFER, "manage:"),
+    ({}, [PY, "/srv/manage.py", "test"], Role.SKIP, "manage test does not serve"),
+    ({}, [PY, "manage.py", "--settings", "x.y", "migrate"], Role.SKIP, "manage migrate"),
+    ({}, [PY, "manage.py", "-v", "2", "shell"], Role.SKIP, "manage shell"),
+    ({}, [PY, "manage.py"], Role.SKIP, "manage (no command)"),
+    ({}, [PY, "/v/bin/django-admin", "check"], Role.SKIP, "django-admin check"),
+    ({}, [PY, "manage.py", "runserver_plus"], Role.DEFER, "manage:"),
+    # Pre-fork and supervising servers defer: their hooks settle the role later.
+    ({}, [PY, "/v/bin/gunicorn", "-w", "2", "app:app"], Role.DEFER, "gunicorn:"),
+    ({}, [PY, "-m", "uvicorn", "--reload", "app:app"], Role.DEFER, "uvicorn:"),
+    ({}, [PY, "/v/bin/waitress-serve", "app:app"], Role.DEFER, "waitress-serve:"),
+    ({}, [PY, "/v/bin/opentelemetry-instrument", "python", "app.py"], Role.SKIP, "never serves"),
     ({}, [PY, "/v/bin/flask", "run"], Role.DEFER, "flask run"),
     ({}, [PY, "/v/bin/flask", "--app", "run", "run", "--debug"], Role.DEFER, "flask run"),
     ({}, [PY, "/v/bin/flask", "--app=x:create_app()", "run"], Role.DEFER, "flask run"),
@@ -57,8 +85,8 @@ CASES = [
             "from multiprocessing.spawn import spawn_main; spawn_main()",
             "--multiprocessing-fork",
         ],
-        Role.SKIP,
-        "multiprocessing",
+        Role.DEFER,
+        "multiprocessing spawn child",
     ),
     (
         {},

@@ -1,0 +1,145 @@
+"""gunicorn: the arbiter stays idle; each worker is configured once, after its fork."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, serve
+from tests.support.receiver import Receiver
+
+N = 6
+NO_SDK = "tracer=none meter=none logger=none threads=MainThread"
+ARBITER = "role=supervisor reason='gunicorn arbiter: forks the workers, serves nothing'"
+# Spans stay queued until a worker exits: only the exit path can deliver them.
+HOLD = {"OTEL_BSP_SCHEDULE_DELAY": "60000"}
+
+
+def start(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, *args: str, **env: str
+) -> tuple[Proc, int]:
+    port = free_port()
+    cmd = [venv.bin("gunicorn"), "-b", f"127.0.0.1:{port}", *args, "app:app"]
+    proc = serve(
+        procs, cmd, app_dir, env=otel_env(receiver.endpoint, **env), port=port, name="gunicorn"
+    )
+    return proc, port
+
+
+def traffic(port: int, n: int = N) -> Counter[int]:
+    return Counter(pid_of(get(port)) for _ in range(n))
+
+
+def assert_exact(proc: Proc, receiver: Receiver, answered: Counter[int]) -> None:
+    """Each request one span, from the worker that answered it; the arbiter idle."""
+    total = sum(answered.values())
+    spans = receiver.wait_for_server_spans(total)
+    assert len(spans) == total
+    assert len({s.span_id for s in spans}) == total, "duplicate spans"
+    assert Counter(s.pid for s in spans) == answered
+    # One identity per worker process.
+    assert len({s.instance for s in spans}) == len({s.pid for s in spans}) == len(answered)
+    workers = proc.configured_pids()
+    assert len(workers) == len(set(workers)), "a worker configured twice"
+    assert set(answered) <= set(workers)
+    assert proc.pid not in workers
+    assert (proc.pid, f"{ARBITER} action=idle; its workers configure after fork") in proc.debug()
+    assert proc.exit_line(proc.pid) == f"exit role=supervisor {NO_SDK}"
+    assert proc.pid not in {s.pid for s in receiver.data.spans}
+    metric_pids = {r.get("process.pid") for r in receiver.data.metric_resources}
+    assert proc.pid not in metric_pids
+    assert metric_pids <= set(workers)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param((["-w", "2"], "SIGTERM"), id="sync-SIGTERM"),
+        pytest.param((["-w", "2", "--preload"], "SIGINT"), id="sync-preload-SIGINT"),
+        pytest.param(
+            (["-w", "2", "-k", "gthread", "--threads", "4"], "SIGINT"), id="gthread-SIGINT"
+        ),
+        pytest.param(
+            (["-w", "2", "-k", "gthread", "--threads", "4", "--preload"], "SIGTERM"),
+            id="gthread-preload-SIGTERM",
+        ),
+    ],
+)
+def test_workers_serve_and_the_arbiter_stays_idle(
+    procs: list[Proc],
+    servers_venv: Venv,
+    app_dir: Path,
+    receiver: Receiver,
+    case: tuple[list[str], str],
+) -> None:
+    args, stop = case
+    proc, port = start(procs, servers_venv, app_dir, receiver, *args, **HOLD)
+    proc.wait_configured(2)
+    answered = traffic(port)
+    assert receiver.server_spans() == [], "exported before the stop"
+    # SIGTERM to the arbiter alone (a service manager); SIGINT to the group (Ctrl-C).
+    proc.signal(signal.Signals[stop], group=stop == "SIGINT")
+    assert proc.wait() == 0
+    assert_exact(proc, receiver, answered)
+    for worker in answered:
+        assert "tracer=TracerProvider meter=MeterProvider" in proc.exit_line(worker)
+    # The workers' metrics carry their own identity.
+    assert {r.get("process.pid") for r in receiver.data.metric_resources} == set(answered)
+
+
+def test_max_requests_recycles_workers_without_loss(
+    procs: list[Proc], servers_venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    proc, port = start(
+        procs, servers_venv, app_dir, receiver, "-w", "1", "--max-requests", "2", **HOLD
+    )
+    answered: Counter[int] = Counter()
+    for i in range(3):
+        proc.wait_configured(i + 1)
+        answered += traffic(port, 2)
+    assert len(answered) == 3 and set(answered.values()) == {2}
+    proc.wait_configured(4)  # the fourth worker, started after the third retired
+    proc.signal(signal.SIGTERM, group=False)
+    assert proc.wait() == 0
+    assert_exact(proc, receiver, answered)
+
+
+def test_hup_replaces_workers_without_loss(
+    procs: list[Proc], servers_venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    proc, port = start(procs, servers_venv, app_dir, receiver, "-w", "2", **HOLD)
+    old = proc.wait_configured(2)
+    answered = traffic(port)
+    proc.signal(signal.SIGHUP, group=False)
+    new = proc.wait_configured(4)[2:]
+    assert not set(new) & set(old)
+    # Old workers exit gracefully and flush; wait for their spans before new traffic.
+    receiver.wait_for_server_spans(N)
+    later = Counter[int]()
+    while not set(later) & set(new) or sum(later.values()) < N:
+        later[pid_of(get(port))] += 1
+    assert set(later) <= set(new)
+    proc.signal(signal.SIGTERM, group=False)
+    assert proc.wait() == 0
+    assert_exact(proc, receiver, answered + later)
+
+
+def test_reload_restarts_workers_without_loss(
+    procs: list[Proc], servers_venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    proc, port = start(procs, servers_venv, app_dir, receiver, "-w", "1", "--reload", **HOLD)
+    (first,) = proc.wait_configured(1)
+    answered = traffic(port)
+    with open(app_dir / "app.py", "a") as f:
+        f.write("\n# edited\n")
+    proc.wait_configured(2)
+    second = proc.configured_pids()[1]
+    receiver.wait_for_server_spans(N)
+    later = traffic(port)
+    assert set(answered) == {first} and set(later) == {second}
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait() == 0
+    assert_exact(proc, receiver, answered + later)
