@@ -241,6 +241,27 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 SIGNALS = ("traces", "metrics", "logs")
 _OTLP = "OTEL_EXPORTER_OTLP"
+
+
+def exec_environ() -> dict[str, str] | None:
+    """The environment this process was exec'd with (Linux), or None where unknown.
+
+    ``/proc/self/environ`` keeps the strings given at exec: changes made in the
+    process since (``os.environ.setdefault`` by a ``sitecustomize``) do not show there.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    found = {}
+    for item in raw.split(b"\0"):
+        name, sep, value = item.partition(b"=")
+        if sep and name:
+            found[os.fsdecode(name)] = os.fsdecode(value)
+    return found
+
+
 # Variables that show another agent is set up in processes started from here.
 AGENT_VARIABLES = {
     "ddtrace": ("DD_TRACE_ENABLED", "DD_API_KEY", "DD_SERVICE", "DD_AGENT_HOST"),

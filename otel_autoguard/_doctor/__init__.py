@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import __version__
-from .._settings import Settings, load_doctor_env, load_settings
+from .._settings import Settings, exec_environ, load_doctor_env, load_settings
 from . import _check, _collect, _conflicts, _render
 from ._env import DoctorEnv
 from ._model import ERROR, Export, Facts
@@ -28,9 +28,15 @@ def run(
     check: bool = False,
     timeout: float = 5.0,
 ) -> int:
-    settings = load_settings(environ)
+    started = started_with(environ)
+    # otel-autoguard decides on the variables as given, before any sitecustomize runs.
+    settings = load_settings(started or environ)
+    # Where it takes processes on, opentelemetry-instrument's defaults never apply.
+    undone = started is not None and settings.active and settings.role != "skip"
+    if started is not None and undone:
+        environ = started
     env = load_doctor_env(environ)
-    facts = _collect.facts(settings, env)
+    facts = _collect.facts(settings, env, distro_defaults_undone=undone)
     report = build(facts, environ, command)
     if check:
         report["check"] = _check.check_all(facts.exports, timeout)
@@ -40,6 +46,24 @@ def run(
     sys.stdout.write(settings.redact(text) + "\n")
     sys.stdout.flush()
     return int(report["result"]["exit_status"])
+
+
+def started_with(environ: Mapping[str, str]) -> Mapping[str, str] | None:
+    """The ``OTEL_*`` variables as given, when opentelemetry-instrument's sitecustomize ran here.
+
+    The doctor is a tool, so otel-autoguard left it to that sitecustomize, whose
+    distro then set its defaults (``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``, the exporters)
+    in this process. The processes otel-autoguard takes on never run it. None when it
+    did not run here, or the starting environment cannot be read.
+    """
+    if not _conflicts.is_instrument_dir(os.path.dirname(_collect.sitecustomize()[0] or "")):
+        return None
+    given = exec_environ()
+    if given is None:
+        return None
+    kept = {k: v for k, v in environ.items() if not k.startswith("OTEL_")}
+    kept.update((k, v) for k, v in given.items() if k.startswith("OTEL_"))
+    return kept
 
 
 def build(facts: Facts, environ: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:

@@ -160,7 +160,7 @@ def sitecustomize() -> tuple[str | None, str]:
         return str(path), f"(unreadable: {exc})"
 
 
-def facts(settings: Settings, env: DoctorEnv) -> Facts:
+def facts(settings: Settings, env: DoctorEnv, distro_defaults_undone: bool = False) -> Facts:
     grpc = _has(GRPC_EXPORTER)
     path, text = sitecustomize()
     return Facts(
@@ -173,6 +173,7 @@ def facts(settings: Settings, env: DoctorEnv) -> Facts:
         sitecustomize_text=text,
         loaded_modules=frozenset(name for name in AGENTS if name in sys.modules),
         installed=frozenset(name for name in AGENTS if _has(name)),
+        distro_defaults_undone=distro_defaults_undone,
     )
 
 

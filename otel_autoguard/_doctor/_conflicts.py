@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from .._roles import _OTEL_INSTRUMENT_DIR
+from .._instrument_cli import _DIR as _OTEL_INSTRUMENT_DIR
 from .._settings import ENABLED, SIGNALS
 from . import _config_checks
 from ._exports import OUR_DEFAULT as _OUR_DEFAULT
@@ -67,35 +67,75 @@ def hook_installation(facts: Facts) -> Iterable[Finding]:
 
 
 def opentelemetry_instrument(facts: Facts) -> Iterable[Finding]:
-    entries = [e for e in facts.env.pythonpath if e.rstrip("/").endswith(_OTEL_INSTRUMENT_DIR)]
-    ran_here = os.path.dirname(facts.sitecustomize or "").endswith(_OTEL_INSTRUMENT_DIR)
+    entries = [e for e in facts.env.pythonpath if is_instrument_dir(e)]
+    ran_here = is_instrument_dir(os.path.dirname(facts.sitecustomize or ""))
+    active = facts.settings.active
+    everywhere = not active or facts.settings.role == "skip"
     for entry in entries:
-        yield Finding(
-            WARNING,
-            f"opentelemetry-instrument's sitecustomize is on PYTHONPATH ({entry}): it sets up "
-            "OpenTelemetry in every Python process started from here (reloader parents and "
-            "pre-fork masters too), and otel-autoguard leaves those processes to it"
-            + (
+        if active:
+            what = (
+                f"opentelemetry-instrument's sitecustomize is on PYTHONPATH ({entry}): "
+                "otel-autoguard does its work instead (same distro, configurator and "
+                "instrumentors) in every process it does not skip, configured only where the "
+                "process serves; processes it skips (tools, helpers"
+                + (", and every process here: OTEL_AUTOGUARD_ROLE=skip" if everywhere else "")
+                + ") are set up by opentelemetry-instrument as usual"
+            )
+            fix = (
+                "nothing to do; starting the app without opentelemetry-instrument (e.g. "
+                "`python app.py`) gives its serving processes the same set-up and leaves "
+                "tools alone"
+            )
+        else:
+            what = (
+                f"opentelemetry-instrument's sitecustomize is on PYTHONPATH ({entry}) and "
+                "otel-autoguard is off: it sets up OpenTelemetry in every Python process "
+                "started from here (reloader parents and pre-fork masters too)"
+            )
+            fix = (
+                "enable otel-autoguard (see Activation) to have it stand in for that tool, or "
+                "start the app without opentelemetry-instrument"
+            )
+        if ran_here and facts.distro_defaults_undone:
+            what += (
+                "; it ran in this process too (the doctor is a tool), so the configuration "
+                "shown is the OTEL_* variables this process was started with, without the "
+                "defaults its distro set here"
+            )
+        elif ran_here:
+            what += (
                 "; it ran in this process too, so the configuration shown includes the "
                 "defaults its distro set (e.g. OTEL_EXPORTER_OTLP_PROTOCOL=grpc)"
-                if ran_here
-                else ""
-            ),
-            "start the app without opentelemetry-instrument (e.g. `python app.py`) and remove "
-            f"that entry from PYTHONPATH, {_off('opentelemetry-instrument')}",
-        )
+            )
+        yield Finding(INFO if active else WARNING, what, fix)
     defaulted = [e.signal for e in facts.exports if e.protocol_source.startswith(_OUR_DEFAULT)]
     if entries and defaulted:
-        # Our http/protobuf default is applied by otel-autoguard only; the processes
+        # otel-autoguard's http/protobuf default applies where it sets up; the processes
         # opentelemetry-instrument sets up get the distro's grpc default instead.
+        grpc = "the distro's default, grpc, and the gRPC exporter is not installed"
+        if everywhere:
+            why = "otel-autoguard is off" if not active else "OTEL_AUTOGUARD_ROLE=skip"
+            what = (
+                "every process here is set up by opentelemetry-instrument "
+                f"({why}) and gets {grpc}: its set-up fails with a traceback on stderr and "
+                "nothing is exported"
+            )
+        else:
+            what = (
+                "the processes otel-autoguard sets up get http/protobuf, but those it leaves to "
+                f"opentelemetry-instrument (tools, helpers) get {grpc}: their set-up fails with "
+                "a traceback on stderr (they run on)"
+            )
         yield Finding(
-            ERROR,
-            f"{', '.join(defaulted)}: no OTLP protocol is set, so in the processes "
-            "opentelemetry-instrument sets up the distro's default (grpc) applies, and the "
-            "gRPC exporter is not installed: its SDK set-up fails",
+            ERROR if everywhere else WARNING,
+            f"{', '.join(defaulted)}: no OTLP protocol is set: {what}",
             "set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, or pip install "
             "opentelemetry-exporter-otlp-proto-grpc",
         )
+
+
+def is_instrument_dir(entry: str) -> bool:
+    return entry.rstrip(os.sep).endswith(_OTEL_INSTRUMENT_DIR)
 
 
 def other_sitecustomize(facts: Facts) -> Iterable[Finding]:
@@ -104,7 +144,7 @@ def other_sitecustomize(facts: Facts) -> Iterable[Finding]:
         return
     directory = os.path.normpath(os.path.dirname(path))
     bootstraps = (_bootstrap_entry(facts, agent) for agent in _AGENT_BOOTSTRAP)
-    if directory.endswith(_OTEL_INSTRUMENT_DIR) or any(
+    if is_instrument_dir(directory) or any(
         entry is not None and os.path.normpath(entry) == directory for entry in bootstraps
     ):
         return  # its own check names the tool

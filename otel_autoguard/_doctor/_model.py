@@ -76,3 +76,5 @@ class Facts:
     """Top-level names of the agents' modules already imported in this interpreter."""
     installed: frozenset[str]
     """Top-level modules of other agents that are importable here."""
+    distro_defaults_undone: bool = False
+    """opentelemetry-instrument ran here; its distro's defaults were left out of ``env``."""

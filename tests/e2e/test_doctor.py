@@ -186,11 +186,17 @@ def test_inactive_exits_1_and_says_which_variable(
          "OTEL_AUTOGUARD_ROLE=serve", 0),
         (["python", "app.py"], {"OTEL_AUTOGUARD_ROLE": "skip"}, "skip",
          "OTEL_AUTOGUARD_ROLE=skip", 1),
-        (["opentelemetry-instrument", "python", "app.py"], {}, "skip",
-         "opentelemetry-instrument's sitecustomize is on PYTHONPATH and sets up this process", 0),
+        # Decided as without it: otel-autoguard stands in for its sitecustomize.
+        (["opentelemetry-instrument", "python", "app.py"], {}, "defer",
+         "app: role unknown at start", 0),
+        (["gunicorn", "-w", "2", "app:app"], {}, "defer", "gunicorn: role unknown at start", 0),
+        (["python", "manage.py", "runserver"], {}, "defer", "manage: role unknown at start", 0),
+        (["python", "manage.py", "test"], {}, "skip", "manage test does not serve requests", 1),
+        (["uwsgi", "--master", "--http", ":8000", "--module", "app:app"], {}, "defer",
+         "uWSGI: its workers are configured after fork, its master never", 0),
     ],
     ids=["script", "flask-run", "flask-routes", "pip", "pytest", "override-serve", "override-skip",
-         "opentelemetry-instrument"],
+         "opentelemetry-instrument", "gunicorn", "django-runserver", "django-test", "uwsgi"],
 )  # fmt: skip
 def test_role_of_a_command(
     venv: Venv, receiver: Receiver, case: tuple[list[str], dict[str, str], str, str, int]
@@ -383,18 +389,39 @@ def test_opentelemetry_instrument_on_pythonpath(venv: Venv, receiver: Receiver) 
         "--",
         "python",
         "app.py",
-        # Set, because under opentelemetry-instrument the distro's gRPC default applies.
+        # Set, so that its set-up in the doctor's own process (a tool) succeeds.
         env=quiet_env(receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf"),
         launcher=[venv.bin("opentelemetry-instrument")],
     )
-    assert data.status == 0, data.out  # the app is traced, by opentelemetry-instrument
-    (found,) = data.conflicts("warning")
+    assert data.status == 0, data.out
+    assert data.conflicts("warning") == data.conflicts("error") == []
+    # Not a conflict: otel-autoguard stands in for it where the process does not skip.
+    (found,) = data.conflicts("info")
     assert found["what"].startswith("opentelemetry-instrument's sitecustomize is on PYTHONPATH (")
-    assert "opentelemetry/instrumentation/auto_instrumentation" in found["what"]
-    assert found["fix"].startswith("start the app without opentelemetry-instrument")
+    assert (
+        "opentelemetry/instrumentation/auto_instrumentation): otel-autoguard does its work"
+        in (found["what"])
+    )
+    assert found["fix"].startswith("nothing to do;")
     role = data.report["role"]
-    assert role["role"] == "skip" and "opentelemetry-instrument's sitecustomize" in role["reason"]
-    assert role["set_up_by"] == "opentelemetry-instrument"
+    assert (role["role"], role["set_up_by"]) == ("defer", "otel-autoguard")
+    assert role["reason"].startswith("app: role unknown at start")
+    assert "opentelemetry-instrument's sitecustomize does not run in it" in role["note"]
+    # A process otel-autoguard skips keeps that tool's own set-up.
+    tool = doctor(
+        venv,
+        "--json",
+        "--",
+        "flask",
+        "--app",
+        "app",
+        "routes",
+        env=quiet_env(receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf"),
+        launcher=[venv.bin("opentelemetry-instrument")],
+    )
+    assert tool.status == 0, tool.out
+    role = tool.report["role"]
+    assert (role["role"], role["set_up_by"]) == ("skip", "opentelemetry-instrument")
 
 
 @pytest.mark.parametrize(
@@ -558,18 +585,59 @@ def test_opentelemetry_instrument_without_a_protocol(venv: Venv, receiver: Recei
         launcher=[venv.bin("opentelemetry-instrument")],
         launcher_fails=True,
     )
-    # That tool's set-up failed in the doctor's own process, as the doctor says it will:
+    # The doctor is a tool, which otel-autoguard leaves to opentelemetry-instrument: that
+    # tool's set-up failed in it, as the doctor says it will in every such process.
     assert "Requested component 'otlp_proto_grpc' not found" in data.err
-    assert data.status == 1, data.out
+    # The processes otel-autoguard sets up get http/protobuf: telemetry flows.
+    assert data.status == 0, data.out
+    assert data.conflicts("error") == []
+    (info,) = data.conflicts("info")
+    assert info["what"].endswith(
+        "; it ran in this process too (the doctor is a tool), so the configuration shown is the "
+        "OTEL_* variables this process was started with, without the defaults its distro set here"
+    )
+    # Its distro set the protocol in this process; the doctor reads it as it was given.
+    signals = data.report["configuration"]["signals"]
+    assert [(s["protocol"], s["protocol_source"]) for s in signals] == [
+        ("http/protobuf", "otel-autoguard's default: no gRPC exporter installed")
+    ] * 3, signals
     (warning,) = data.conflicts("warning")
+    assert warning["what"] == (
+        "traces, metrics, logs: no OTLP protocol is set: the processes otel-autoguard sets up "
+        "get http/protobuf, but those it leaves to opentelemetry-instrument (tools, helpers) get "
+        "the distro's default, grpc, and the gRPC exporter is not installed: their set-up fails "
+        "with a traceback on stderr (they run on)"
+    )
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" in warning["fix"]
+
+
+def test_opentelemetry_instrument_while_otel_autoguard_is_off(
+    venv: Venv, receiver: Receiver
+) -> None:
+    data = doctor(
+        venv,
+        "--json",
+        env=quiet_env(receiver.endpoint, OTEL_AUTOGUARD_ENABLED="false"),
+        launcher=[venv.bin("opentelemetry-instrument")],
+        launcher_fails=True,
+    )
+    assert data.status == 1, data.out
+    # Then that tool sets up every process, with its distro's defaults: they are shown.
+    (warning,) = data.conflicts("warning")
+    assert (
+        "and otel-autoguard is off: it sets up OpenTelemetry in every Python process"
+        in (warning["what"])
+    )
     assert warning["what"].endswith(
         "; it ran in this process too, so the configuration shown includes the defaults its "
         "distro set (e.g. OTEL_EXPORTER_OTLP_PROTOCOL=grpc)"
     )
-    # Its distro set the protocol in this process before the doctor read it.
+    signals = data.report["configuration"]["signals"]
+    assert [(s["protocol"], s["protocol_source"]) for s in signals] == [
+        ("grpc", "OTEL_EXPORTER_OTLP_PROTOCOL")
+    ] * 3, signals
     (error,) = data.conflicts("error")
     assert error["what"].startswith(
         "traces, metrics, logs: gRPC protocol (from OTEL_EXPORTER_OTLP_PROTOCOL) but the gRPC "
         "exporter is not installed"
     )
-    assert "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" in error["fix"]

@@ -12,7 +12,7 @@ from otel_autoguard import __main__ as cli
 from otel_autoguard import _doctor, load_settings
 from otel_autoguard._doctor import _check, _conflicts, _exports, _render, _role
 from otel_autoguard._doctor._model import Export, Facts, HookFile
-from otel_autoguard._settings import load_doctor_env, parse_headers
+from otel_autoguard._settings import exec_environ, load_doctor_env, parse_headers
 
 SITE = "/venv/lib/python3.11/site-packages"
 INSTRUMENT = f"{SITE}/opentelemetry/instrumentation/auto_instrumentation"
@@ -167,23 +167,60 @@ def test_hook_installation() -> None:
 
 
 def test_opentelemetry_instrument_is_named_once_not_as_another_sitecustomize() -> None:
-    environ = {"PYTHONPATH": f"{INSTRUMENT}:/x", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+    environ = {
+        "PYTHONPATH": f"{INSTRUMENT}:/x",
+        "OTEL_SERVICE_NAME": "x",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    }
     found = findings(
         environ,
         sitecustomize=f"{INSTRUMENT}/sitecustomize.py",
         sitecustomize_text="from opentelemetry.instrumentation.auto_instrumentation import x",
     )
     assert len(found) == 1
-    assert found[0][0] == "warning"
-    assert found[0][1].startswith(f"opentelemetry-instrument's sitecustomize is on PYTHONPATH "
-                                  f"({INSTRUMENT})")  # fmt: skip
+    # otel-autoguard stands in for it: a note, not a conflict.
+    assert found[0][0] == "info"
+    assert found[0][1].startswith(
+        f"opentelemetry-instrument's sitecustomize is on PYTHONPATH ({INSTRUMENT}): "
+        "otel-autoguard does its work instead"
+    )
+    assert found[0][1].endswith("; it ran in this process too, so the configuration shown "
+                                "includes the defaults its distro set (e.g. "
+                                "OTEL_EXPORTER_OTLP_PROTOCOL=grpc)")  # fmt: skip
 
 
-def test_opentelemetry_instrument_gets_the_distros_grpc_default() -> None:
-    found = findings({"PYTHONPATH": INSTRUMENT, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "grpc"})
-    assert [severity for severity, _ in found] == ["warning", "error", "error"]
-    assert found[1][1].startswith("traces, metrics: no OTLP protocol is set, so in the processes")
+def test_opentelemetry_instrument_while_otel_autoguard_is_off() -> None:
+    found = findings({"PYTHONPATH": INSTRUMENT, "OTEL_AUTOGUARD_ENABLED": "false"})
+    assert [severity for severity, _ in found] == ["warning", "error"]
+    assert found[0][1].endswith("and otel-autoguard is off: it sets up OpenTelemetry in every "
+                                "Python process started from here (reloader parents and "
+                                "pre-fork masters too)")  # fmt: skip
+    assert found[1][1] == (
+        "traces, metrics, logs: no OTLP protocol is set: every process here is set up by "
+        "opentelemetry-instrument (otel-autoguard is off) and gets the distro's default, grpc, "
+        "and the gRPC exporter is not installed: its set-up fails with a traceback on stderr and "
+        "nothing is exported"
+    )
+
+
+def test_opentelemetry_instrument_gets_the_distros_grpc_default_where_it_sets_up() -> None:
+    environ = {"PYTHONPATH": INSTRUMENT, "OTEL_SERVICE_NAME": "x"}
+    found = findings({**environ, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "grpc"})
+    # Only the processes otel-autoguard skips get that default: not an error for the app.
+    assert [severity for severity, _ in found] == ["info", "warning", "error"]
+    assert found[1][1] == (
+        "traces, metrics: no OTLP protocol is set: the processes otel-autoguard sets up get "
+        "http/protobuf, but those it leaves to opentelemetry-instrument (tools, helpers) get the "
+        "distro's default, grpc, and the gRPC exporter is not installed: their set-up fails with "
+        "a traceback on stderr (they run on)"
+    )
     assert found[2][1].startswith("logs: gRPC protocol (from OTEL_EXPORTER_OTLP_LOGS_PROTOCOL)")
+    everywhere = findings({**environ, "OTEL_AUTOGUARD_ROLE": "skip"})
+    assert [severity for severity, _ in everywhere] == ["info", "error"]
+    assert (
+        "every process here is set up by opentelemetry-instrument (OTEL_AUTOGUARD_ROLE=skip)"
+        in (everywhere[1][1])
+    )
 
 
 @pytest.mark.parametrize("agent", ["ddtrace", "newrelic"])
@@ -322,6 +359,37 @@ def test_role_is_predicted_by_detect_role() -> None:
     )
     assert predict(environ, ["python", "app.py"])["set_up_by"] == "otel-autoguard"
     assert predict(environ, []) is None
+
+
+@pytest.mark.parametrize(
+    "command, role, reason, then",
+    [
+        ("gunicorn app:app", "defer", "gunicorn: role unknown", "the arbiter becomes `supervisor`"),
+        ("uvicorn app:app --workers 2", "defer", "uvicorn: role unknown",
+         "with --workers `supervisor`"),
+        ("python manage.py runserver", "defer", "manage: role unknown",
+         "this process becomes `reloader-parent`"),
+        ("python manage.py test", "skip", "manage test does not serve requests", None),
+        ("django-admin migrate --settings s", "skip", "django-admin migrate does not serve", None),
+        ("uwsgi --master --http :8000 -w app", "defer", "uWSGI: its workers are configured",
+         "the master becomes `supervisor`"),
+        ("waitress-serve app:app", "defer", "waitress-serve: role unknown",
+         "`serve` when waitress's server starts"),
+        ("flask --app app run --debug", "defer", "flask run:", "becomes `reloader-parent`"),
+        ("python -m multiprocessing.x --multiprocessing-fork", "defer",
+         "multiprocessing spawn child", "a known server's hook, or else its first accepted"),
+        ("python worker.py", "defer", "worker: role unknown", "its first accepted connection"),
+    ],
+)  # fmt: skip
+def test_role_of_servers_and_what_happens_later(
+    command: str, role: str, reason: str, then: str | None
+) -> None:
+    found = predict({"OTEL_SERVICE_NAME": "x"}, command.split())
+    assert (found["role"], found["reason"].startswith(reason)) == (role, True), found
+    if then is None:
+        assert "note" not in found and found["set_up_by"] is None
+    else:
+        assert then in found["note"] and found["set_up_by"] == "otel-autoguard"
     off = predict({}, ["python", "app.py"])
     assert off["set_up_by"] is None and off["note"].startswith("otel-autoguard is off")
 
@@ -331,10 +399,22 @@ def test_role_of_a_program_under_opentelemetry_instrument() -> None:
     command = ["opentelemetry-instrument", "--traces_exporter", "console", "python", "app.py"]
     found = predict(environ, command)
     assert found["command"] == " ".join(command)
-    assert (found["role"], found["set_up_by"]) == ("skip", "opentelemetry-instrument")
-    assert "opentelemetry-instrument's sitecustomize is on PYTHONPATH" in found["reason"]
+    # The role is decided as without it; otel-autoguard does that tool's set-up.
+    assert (found["role"], found["set_up_by"]) == ("defer", "otel-autoguard")
+    assert found["reason"].startswith("app: role unknown at start")
+    assert "opentelemetry-instrument's sitecustomize does not run in it" in found["note"]
     # Only the launched program's environment has the sitecustomize directory.
-    assert predict(environ, ["python", "app.py"])["role"] == "defer"
+    assert "opentelemetry-instrument" not in predict(environ, ["python", "app.py"])["note"]
+    # A process otel-autoguard skips keeps that tool's own set-up.
+    tool = predict(environ, ["opentelemetry-instrument", "flask", "--app", "app", "routes"])
+    assert (tool["role"], tool["set_up_by"]) == ("skip", "opentelemetry-instrument")
+    assert tool["note"] == (
+        "otel-autoguard leaves it alone, so opentelemetry-instrument's sitecustomize sets it up "
+        "as usual"
+    )
+    off = predict({**environ, "OTEL_AUTOGUARD_ENABLED": "false"}, command)
+    assert off["set_up_by"] is None
+    assert "opentelemetry-instrument's sitecustomize runs in it as without" in off["note"]
 
 
 def test_url_encoded_header_values_are_secret_decoded_too() -> None:
@@ -410,3 +490,10 @@ def test_usage_errors_exit_2(
         cli.main(args)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_exec_environ_is_the_environment_given_at_exec(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert exec_environ()  # Linux: the runner's environment is not empty
+    monkeypatch.setenv("OTEL_SET_AFTER_START", "grpc")
+    after = exec_environ()
+    assert after is not None and "OTEL_SET_AFTER_START" not in after
