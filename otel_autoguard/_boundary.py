@@ -17,6 +17,9 @@ from ._settings import Settings
 
 PREFIX = "otel-autoguard:"
 
+last_failure: str | None = None
+"""The last failure this process reported (``otel-autoguard doctor`` shows it)."""
+
 
 def emit(settings: Settings | None, message: str) -> None:
     """Write one line to stderr; never raises."""
@@ -45,6 +48,8 @@ def guard(settings: Settings | None, what: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        emit(settings, f"{what} failed ({describe(exc)}); telemetry is off in this process")
+        global last_failure
+        last_failure = f"{what} failed ({describe(exc)})"
+        emit(settings, f"{last_failure}; telemetry is off in this process")
         if settings is not None and settings.strict:
             raise

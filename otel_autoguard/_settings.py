@@ -8,8 +8,13 @@ plain dicts.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._doctor._env import DoctorEnv, Sourced
 
 # Our own variables.
 ENABLED = "OTEL_AUTOGUARD_ENABLED"
@@ -158,6 +163,13 @@ def _secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
             for piece in (part, re.split(r"[=:]", part, maxsplit=1)[-1]):
                 if len(piece.strip()) >= 3:
                     found.add(piece.strip())
+                if "%" in piece:
+                    # Exporters send (and may report) the URL-decoded value.
+                    from urllib.parse import unquote
+
+                    decoded = unquote(piece).strip()
+                    if len(decoded) >= 3:
+                        found.add(decoded)
     # Longest first, so a whole value is replaced before its parts.
     return tuple(sorted(found, key=len, reverse=True))
 
@@ -220,4 +232,115 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         in environ.get(RESOURCE_ATTRIBUTES, "").replace(" ", ""),
         secrets=_secrets(environ),
         problems=tuple(problems),
+    )
+
+
+# --- What `otel-autoguard doctor` reports: the export set-up per signal and the
+# environment around the hook. Read here so that no other module reads variables; the
+# types live with the doctor, so a process start does not pay for defining them.
+
+SIGNALS = ("traces", "metrics", "logs")
+_OTLP = "OTEL_EXPORTER_OTLP"
+
+
+def exec_environ() -> dict[str, str] | None:
+    """The environment this process was exec'd with (Linux), or None where unknown.
+
+    ``/proc/self/environ`` keeps the strings given at exec: changes made in the
+    process since (``os.environ.setdefault`` by a ``sitecustomize``) do not show there.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    found = {}
+    for item in raw.split(b"\0"):
+        name, sep, value = item.partition(b"=")
+        if sep and name:
+            found[os.fsdecode(name)] = os.fsdecode(value)
+    return found
+
+
+# Variables that show another agent is set up in processes started from here.
+AGENT_VARIABLES = {
+    "ddtrace": ("DD_TRACE_ENABLED", "DD_API_KEY", "DD_SERVICE", "DD_AGENT_HOST"),
+    "newrelic": ("NEW_RELIC_CONFIG_FILE", "NEW_RELIC_LICENSE_KEY", "NEW_RELIC_APP_NAME"),
+}
+
+
+def _first(environ: Mapping[str, str], *names: str) -> Sourced:
+    from ._doctor._env import Sourced
+
+    for name in names:
+        value = environ.get(name, "").strip()
+        if value:
+            return Sourced(value, name)
+    return Sourced()
+
+
+def _per_signal(environ: Mapping[str, str], signal: str, what: str) -> Sourced:
+    return _first(environ, f"{_OTLP}_{signal.upper()}_{what}", f"{_OTLP}_{what}")
+
+
+def parse_headers(raw: str) -> tuple[tuple[str, str], ...]:
+    """``key=value,…`` as OpenTelemetry reads it (URL-decoded, lower-case names).
+
+    An element without ``=`` is kept with an empty name: the exporters ignore it
+    (so it is never sent), but it must still be shown as present (never as text).
+    """
+    from urllib.parse import unquote
+
+    found = []
+    for element in raw.split(","):
+        if not element.strip():
+            continue
+        name, sep, value = element.partition("=")
+        if sep:
+            found.append((unquote(name).strip().lower(), unquote(value).strip()))
+        else:
+            found.append(("", element.strip()))
+    return tuple(found)
+
+
+def parse_resource_attributes(raw: str) -> tuple[tuple[str, str], ...]:
+    from urllib.parse import unquote
+
+    pairs = (element.partition("=") for element in raw.split(",") if element.strip())
+    return tuple((unquote(k).strip(), unquote(v).strip()) for k, sep, v in pairs if sep)
+
+
+def load_doctor_env(environ: Mapping[str, str]) -> DoctorEnv:
+    from ._doctor._env import DoctorEnv, SignalEnv
+
+    signals = tuple(
+        SignalEnv(
+            signal=signal,
+            exporter=_first(environ, f"OTEL_{signal.upper()}_EXPORTER"),
+            protocol=_per_signal(environ, signal, "PROTOCOL"),
+            endpoint=_first(environ, f"{_OTLP}_{signal.upper()}_ENDPOINT"),
+            headers=_per_signal(environ, signal, "HEADERS"),
+            certificate=_per_signal(environ, signal, "CERTIFICATE"),
+            client_key=_per_signal(environ, signal, "CLIENT_KEY"),
+            client_certificate=_per_signal(environ, signal, "CLIENT_CERTIFICATE"),
+        )
+        for signal in SIGNALS
+    )
+    disabled = environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")
+    return DoctorEnv(
+        signals=signals,
+        base_endpoint=_first(environ, f"{_OTLP}_ENDPOINT"),
+        service_name=environ.get("OTEL_SERVICE_NAME", "").strip() or None,
+        resource_attributes=parse_resource_attributes(environ.get(RESOURCE_ATTRIBUTES, "")),
+        sampler_arg=environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or None,
+        propagators=environ.get("OTEL_PROPAGATORS", "").strip() or None,
+        disabled_instrumentations=tuple(n.strip() for n in disabled.split(",") if n.strip()),
+        pythonpath=tuple(p for p in environ.get("PYTHONPATH", "").split(os.pathsep) if p),
+        agent_variables=tuple(
+            (agent, name)
+            for agent, names in AGENT_VARIABLES.items()
+            for name in names
+            if environ.get(name, "").strip()
+        ),
+        has_otel_variables=any(name.startswith("OTEL_") for name in environ),
     )

@@ -63,6 +63,8 @@ class Received:
     metric_names: set[str] = field(default_factory=set)
     log_records: int = 0
     requests: dict[str, int] = field(default_factory=dict)
+    headers: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    """(path, request headers) of every export, in order."""
 
 
 class Receiver:
@@ -100,9 +102,10 @@ class Receiver:
             time.sleep(0.05)
         return self.server_spans()
 
-    def _record(self, path: str, body: bytes) -> None:
+    def _record(self, path: str, body: bytes, headers: dict[str, str]) -> None:
         with self._lock:
             self.data.requests[path] = self.data.requests.get(path, 0) + 1
+            self.data.headers.append((path, headers))
             if path.endswith("/v1/traces"):
                 req = ExportTraceServiceRequest.FromString(body)
                 for rs in req.resource_spans:
@@ -144,7 +147,7 @@ class Receiver:
                     body = zlib.decompress(body)
                 if receiver.delay:
                     time.sleep(receiver.delay)
-                receiver._record(self.path, body)
+                receiver._record(self.path, body, {k.lower(): v for k, v in self.headers.items()})
                 payload = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")

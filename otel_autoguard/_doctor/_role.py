@@ -1,0 +1,160 @@
+"""The role a process started with a given command would get, and why.
+
+The command is turned into what ``sys.orig_argv`` would be in that process and
+given to the same pure :func:`otel_autoguard._roles.detect_role` the hook uses.
+Start-time roles are ``serve``, ``defer`` and ``skip``; a known server's hook later
+turns a ``defer`` process into ``serve``, ``reloader-parent`` or ``supervisor``,
+which :func:`then` describes for the servers otel-autoguard has hooks for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._instrument_cli import _DIR as OTEL_INSTRUMENT_DIR
+from .._roles import (
+    _DJANGO_OPTS_WITH_VALUE,
+    _FLASK_OPTS_WITH_VALUE,
+    Role,
+    _command,
+    _parse_interpreter_argv,
+    _tool_name,
+    detect_role,
+    is_uwsgi,
+)
+from .._settings import Settings
+from ._env import DoctorEnv
+
+_PYTHON = re.compile(r"python[0-9.]*w?")
+
+_DEFER = (
+    "libraries are instrumented at start; the SDK is configured when a server starts serving "
+    "in it (a known server's hook, or else its first accepted connection); a process that "
+    "never serves exports nothing"
+)
+_RELOADER_CHILD = "the child it starts is configured at start, once per reload"
+
+# What a known server's hook makes of a `defer` process started with its command.
+_SERVERS = {
+    "gunicorn": "the arbiter becomes `supervisor` (idle: no SDK, threads or exports); each "
+    "worker configures its own SDK after its fork, before the app is loaded",
+    "uvicorn": "`serve` when `Server.serve` starts; with --reload this process becomes "
+    "`reloader-parent` and with --workers `supervisor` (idle), and each spawned server is "
+    "configured when it starts serving",
+    "waitress-serve": "`serve` when waitress's server starts",
+    "uwsgi": "the master becomes `supervisor` (idle); each worker is configured after its fork "
+    "(or as the app loads under --lazy-apps); mules and spoolers are left alone",
+}
+
+
+def interpreter_argv(command: Sequence[str]) -> list[str]:
+    """The command as ``sys.orig_argv`` would show it in the process it starts."""
+    first = os.path.basename(command[0])
+    if is_uwsgi(command) or _PYTHON.fullmatch(first):
+        return list(command)
+    if os.path.realpath(command[0]) == sys.executable:
+        return list(command)
+    # A console script (flask, gunicorn) or a script with a shebang runs as
+    # `python <path> args…`: detect_role names it by its base name.
+    return [sys.executable, *command]
+
+
+def then(argv: Sequence[str]) -> str:
+    """What happens later in a ``defer`` process started with ``argv``."""
+    if is_uwsgi(argv):
+        return _SERVERS["uwsgi"]
+    program = _parse_interpreter_argv(argv)
+    tool = _tool_name(program)
+    if tool in _SERVERS:
+        return _SERVERS[tool]
+    if tool == "flask" and _command(program.args, _FLASK_OPTS_WITH_VALUE) == "run":
+        return (
+            "with the reloader (--debug, --reload) this process becomes `reloader-parent` "
+            f"(idle) and {_RELOADER_CHILD}; without it, `serve` when Werkzeug's server starts"
+        )
+    django = tool in ("manage", "django-admin")
+    if django and _command(program.args, _DJANGO_OPTS_WITH_VALUE) == "runserver":
+        return (
+            "with the autoreloader (the default) this process becomes `reloader-parent` "
+            f"(idle) and {_RELOADER_CHILD}; with --noreload, `serve` when runserver starts "
+            "its server"
+        )
+    return _DEFER
+
+
+def launched_by_opentelemetry_instrument(
+    environ: Mapping[str, str], pythonpath: Sequence[str], command: Sequence[str]
+) -> tuple[Mapping[str, str], Sequence[str]]:
+    """``opentelemetry-instrument [--opt value]… CMD…``: CMD, in the environment it gets.
+
+    The launcher itself is a tool; what matters is the program it starts with its
+    sitecustomize directory first on ``PYTHONPATH``.
+    """
+    if not command or os.path.basename(command[0]) != "opentelemetry-instrument":
+        return environ, command
+    i = 1
+    while i < len(command) and command[i].startswith("-"):
+        i += 1 if "=" in command[i] else 2
+    entry = os.path.join("<opentelemetry-instrument>", OTEL_INSTRUMENT_DIR)
+    changed = {**environ, "PYTHONPATH": os.pathsep.join((entry, *pythonpath))}
+    return changed, command[i:]
+
+
+def under_opentelemetry_instrument(environ: Mapping[str, str]) -> bool:
+    """Its sitecustomize directory is on ``PYTHONPATH`` (then on every child's ``sys.path``)."""
+    entries = environ.get("PYTHONPATH", "").split(os.pathsep)
+    return any(e.rstrip(os.sep).endswith(OTEL_INSTRUMENT_DIR) for e in entries if e)
+
+
+def role(
+    environ: Mapping[str, str], settings: Settings, env: DoctorEnv, command: Sequence[str]
+) -> dict[str, Any] | None:
+    if not command:
+        return None
+    shown = shlex.join(command)
+    environ, command = launched_by_opentelemetry_instrument(environ, env.pythonpath, command)
+    if not command:
+        return None
+    argv = interpreter_argv(command)
+    decision = detect_role(environ, argv, ppid=None, override=settings.role)
+    instrument = under_opentelemetry_instrument(environ)
+    if decision.role is Role.SKIP:
+        # otel-autoguard leaves a skip process alone: that tool's sitecustomize runs.
+        set_up_by = "opentelemetry-instrument" if instrument else None
+    else:
+        set_up_by = "otel-autoguard"
+    found: dict[str, Any] = {
+        "command": shown,
+        "role": str(decision.role),
+        "reason": decision.reason,
+        "set_up_by": set_up_by if settings.active else None,
+    }
+    notes = []
+    if not settings.active:
+        notes.append("otel-autoguard is off here, so it sets up nothing in it whatever its role")
+        if instrument:
+            notes.append(
+                "opentelemetry-instrument's sitecustomize runs in it as without otel-autoguard"
+            )
+    else:
+        if decision.role is Role.DEFER:
+            notes.append(then(argv))
+        if instrument and set_up_by == "otel-autoguard":
+            notes.append(
+                "opentelemetry-instrument's sitecustomize does not run in it: otel-autoguard "
+                "does that tool's work (same distro, configurator and instrumentors), and "
+                "configures only where the process serves"
+            )
+        elif instrument:
+            notes.append(
+                "otel-autoguard leaves it alone, so opentelemetry-instrument's sitecustomize "
+                "sets it up as usual"
+            )
+    if notes:
+        found["note"] = "; ".join(notes)
+    return found
