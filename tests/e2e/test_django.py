@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.checks import HOLD, NO_SDK, one_span_per_request
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, run, serve, wait_port
 from tests.support.receiver import Receiver
 
 N = 5
-NO_SDK = "tracer=none meter=none logger=none threads=MainThread"
-HOLD = {"OTEL_BSP_SCHEDULE_DELAY": "60000"}
 PARENT = 'role=reloader-parent reason="entered Django\'s autoreloader as the parent" action=idle'
 
 
@@ -44,12 +43,7 @@ def edit_until_reloaded(proc: Proc, source: Path, configured: int) -> None:
 
 
 def assert_exact(receiver: Receiver, answered: Counter[int]) -> None:
-    total = sum(answered.values())
-    spans = receiver.wait_for_server_spans(total)
-    assert len(spans) == total
-    assert len({s.span_id for s in spans}) == total, "duplicate spans"
-    assert Counter(s.pid for s in spans) == answered
-    assert len({s.instance for s in spans}) == len(answered)
+    one_span_per_request(receiver, answered)
 
 
 def assert_parent_idle(proc: Proc, receiver: Receiver) -> None:

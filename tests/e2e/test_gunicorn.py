@@ -8,14 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.checks import HOLD, NO_SDK, one_span_per_request
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, serve
 from tests.support.receiver import Receiver
 
 N = 6
-NO_SDK = "tracer=none meter=none logger=none threads=MainThread"
 ARBITER = "role=supervisor reason='gunicorn arbiter: forks the workers, serves nothing'"
-# Spans stay queued until a worker exits: only the exit path can deliver them.
-HOLD = {"OTEL_BSP_SCHEDULE_DELAY": "60000"}
 
 
 def start(
@@ -35,13 +33,7 @@ def traffic(port: int, n: int = N) -> Counter[int]:
 
 def assert_exact(proc: Proc, receiver: Receiver, answered: Counter[int]) -> None:
     """Each request one span, from the worker that answered it; the arbiter idle."""
-    total = sum(answered.values())
-    spans = receiver.wait_for_server_spans(total)
-    assert len(spans) == total
-    assert len({s.span_id for s in spans}) == total, "duplicate spans"
-    assert Counter(s.pid for s in spans) == answered
-    # One identity per worker process.
-    assert len({s.instance for s in spans}) == len({s.pid for s in spans}) == len(answered)
+    one_span_per_request(receiver, answered)
     workers = proc.configured_pids()
     assert len(workers) == len(set(workers)), "a worker configured twice"
     assert set(answered) <= set(workers)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.checks import NO_SDK
 from tests.support.procs import (
     Proc,
     Venv,
@@ -24,7 +25,6 @@ from tests.support.procs import (
 from tests.support.receiver import Receiver
 
 N = 3
-NO_SDK = "tracer=none meter=none logger=none threads=MainThread"
 PROBE = (
     "import sys; print(sorted(m for m in ('otel_autoguard', 'opentelemetry') if m in sys.modules))"
 )

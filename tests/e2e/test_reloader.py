@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.checks import NO_SDK
 from tests.support.procs import Proc, Venv, base_env, free_port, get, otel_env, wait_port
 from tests.support.receiver import Receiver
 
 N = 5
-NO_SDK = "tracer=none meter=none logger=none threads=MainThread"
 
 
 def start(

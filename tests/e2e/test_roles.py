@@ -6,10 +6,9 @@ import signal
 import time
 from pathlib import Path
 
+from tests.support.checks import NO_PROVIDERS
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, run, wait_port
 from tests.support.receiver import Receiver
-
-NO_SDK = "tracer=none meter=none logger=none"
 
 
 def debug_lines(stderr: str) -> list[str]:
@@ -30,7 +29,7 @@ def test_a_script_that_never_serves_is_never_configured(
     stdout, start, end = run_code(venv, app_dir, env, "import app; print(app.app.name)")
     assert stdout == "app"
     assert "role=defer reason='-c: role unknown at start" in start
-    assert f"exit role=defer {NO_SDK} threads=MainThread" in end
+    assert f"exit role=defer {NO_PROVIDERS} threads=MainThread" in end
     assert receiver.data.requests == {}
 
 
@@ -52,7 +51,7 @@ def test_multiprocessing_helpers_are_never_configured(
     assert not any("action=configured" in line for line in lines)
     exits = [line for line in lines if " exit " in line]
     assert len(exits) == len(pids)
-    assert all(NO_SDK in line for line in exits)
+    assert all(NO_PROVIDERS in line for line in exits)
 
 
 def test_role_override_serve_configures_at_start(

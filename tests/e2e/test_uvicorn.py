@@ -6,12 +6,11 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+from tests.support.checks import HOLD, NO_SDK, one_span_per_request
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, serve
 from tests.support.receiver import Receiver
 
 N = 6
-NO_SDK = "tracer=none meter=none logger=none threads=MainThread"
-HOLD = {"OTEL_BSP_SCHEDULE_DELAY": "60000"}
 TRACKER = "role=skip reason='multiprocessing helper process (resource tracker, forkserver)'"
 
 
@@ -27,12 +26,7 @@ def start(
 def assert_exact(
     proc: Proc, receiver: Receiver, answered: Counter[int], *, supervised: bool = True
 ) -> None:
-    total = sum(answered.values())
-    spans = receiver.wait_for_server_spans(total)
-    assert len(spans) == total
-    assert len({s.span_id for s in spans}) == total, "duplicate spans"
-    assert Counter(s.pid for s in spans) == answered
-    assert len({s.instance for s in spans}) == len(answered)
+    one_span_per_request(receiver, answered)
     servers = proc.configured_pids()
     assert len(servers) == len(set(servers))
     assert set(answered) <= set(servers)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.checks import one_span_per_request
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, wait_port
 from tests.support.receiver import Receiver
 
@@ -104,10 +105,7 @@ def assert_master_idle(proc: Proc, receiver: Receiver) -> None:
 
 def assert_exactly_once(proc: Proc, receiver: Receiver, answered: Counter[int]) -> None:
     """Every request one span, from the worker that answered it, each with its own identity."""
-    spans = receiver.wait_for_server_spans(sum(answered.values()))
-    assert len(spans) == sum(answered.values())
-    assert len({s.span_id for s in spans}) == len(spans), "duplicate spans"
-    assert Counter(s.pid for s in spans) == answered
+    spans = one_span_per_request(receiver, answered)
     # Every worker was configured once; the master never.
     configured = Counter(proc.configured_pids())
     assert set(configured.values()) == {1}

@@ -6,19 +6,11 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+from tests.support.checks import HOLD, NO_PROVIDERS, one_span_per_request
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, run, serve
 from tests.support.receiver import Receiver
 
 N = 5
-NO_SDK = "tracer=none meter=none logger=none"
-HOLD = {"OTEL_BSP_SCHEDULE_DELAY": "60000"}
-
-
-def assert_exact(receiver: Receiver, pid: int) -> None:
-    spans = receiver.wait_for_server_spans(N)
-    assert len(spans) == N
-    assert len({s.span_id for s in spans}) == N, "duplicate spans"
-    assert {s.pid for s in spans} == {pid}
 
 
 def test_waitress_one_process_many_threads(
@@ -35,7 +27,7 @@ def test_waitress_one_process_many_threads(
     # waitress never handles SIGTERM: without ours the queued spans died with it.
     proc.signal(signal.SIGTERM, group=False)
     assert proc.wait() == -signal.SIGTERM
-    assert_exact(receiver, proc.pid)
+    one_span_per_request(receiver, Counter({proc.pid: N}))
 
 
 def test_an_unknown_server_is_configured_at_its_first_connection(
@@ -53,7 +45,7 @@ def test_an_unknown_server_is_configured_at_its_first_connection(
     )
     proc.signal(signal.SIGTERM, group=False)
     assert proc.wait() == -signal.SIGTERM
-    assert_exact(receiver, proc.pid)
+    one_span_per_request(receiver, Counter({proc.pid: N}))
 
 
 def test_in_process_test_clients_leave_the_sdk_unconfigured(
@@ -64,7 +56,7 @@ def test_in_process_test_clients_leave_the_sdk_unconfigured(
     lines = [line for line in done.stderr.splitlines() if line.startswith("otel-autoguard:")]
     assert "role=defer" in lines[0], done.stderr
     assert "action=configured" not in done.stderr
-    assert f"exit role=defer {NO_SDK} " in lines[-1], done.stderr
+    assert f"exit role=defer {NO_PROVIDERS} " in lines[-1], done.stderr
     assert receiver.data.requests == {}
 
 
@@ -91,5 +83,5 @@ def test_a_multiprocessing_manager_is_not_a_server(
     # Before TCP-only: the manager's server process (forked) accepted and configured.
     assert "action=configured" not in done.stderr
     exits = [line for line in lines if " exit " in line]
-    assert exits and all(NO_SDK in line for line in exits), done.stderr
+    assert exits and all(NO_PROVIDERS in line for line in exits), done.stderr
     assert receiver.data.requests == {}
