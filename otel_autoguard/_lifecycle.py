@@ -86,8 +86,7 @@ def _configure(reason: str) -> bool:
         with _boundary.guard(_settings, "configuring the OpenTelemetry SDK"):
             configurator = _otel.configure_sdk(_settings)
             _manual.sdk_configured()
-            if threading.current_thread() is threading.main_thread():
-                _graceful.flush_on_sigterm(_settings)
+            _graceful.flush_on_sigterm(_settings)
             if _settings.reloader_child:
                 # Its parent waits for it with a deadline. Registered after the
                 # SDK's own exit handlers, so it runs first.
@@ -116,8 +115,7 @@ def serving(source: str, *, fallback: bool = False) -> None:
     if _configured:
         # A worker configured earlier (gunicorn's init_process) whose server has
         # since reset SIGTERM to its default (uvicorn's gunicorn worker does).
-        if threading.current_thread() is threading.main_thread():
-            _graceful.flush_on_sigterm(_settings)
+        _graceful.flush_on_sigterm(_settings)
         return
     if "_pytest" in sys.modules:
         # A test suite's live server (pytest-xdist workers start as `python -c`).
