@@ -492,12 +492,14 @@ def test_other_agents_active(
 # and prints the method, the number of spans/points/records and the api-key it got.
 GRPC_RECEIVER = """
 import sys
+import threading
 from concurrent import futures
 import grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+LOCK = threading.Lock()
 TYPES = {"TraceService": ExportTraceServiceRequest, "MetricsService": ExportMetricsServiceRequest,
          "LogsService": ExportLogsServiceRequest}
 
@@ -508,7 +510,8 @@ class Handler(grpc.GenericRpcHandler):
             decoded = TYPES[service].FromString(request)
             items = len(decoded.ListFields())
             key = dict(context.invocation_metadata()).get("api-key")
-            print("export", details.method, items, key, flush=True)
+            with LOCK:  # the exports arrive at once, on the pool's threads
+                print("export", details.method, items, key, flush=True)
             return b""
         return grpc.unary_unary_rpc_method_handler(export)
 
