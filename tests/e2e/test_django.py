@@ -26,22 +26,6 @@ def start(
     return proc, port
 
 
-def edit_until_reloaded(proc: Proc, source: Path, configured: int) -> None:
-    """Edit until the reloader notices: StatReloader misses an edit made before its
-    first scan of the file's mtime, and polls once a second."""
-    for attempt in range(10):
-        with open(source, "a") as f:
-            f.write(f"\n# edit {attempt}\n")
-        try:
-            proc.wait_until(
-                lambda: len(proc.configured_pids()) >= configured, "the reload", timeout=5
-            )
-            return
-        except AssertionError:
-            continue
-    raise AssertionError(f"no reload after 10 edits:\n{proc.output()}")
-
-
 def assert_exact(receiver: Receiver, answered: Counter[int]) -> None:
     one_span_per_request(receiver, answered)
 
@@ -59,7 +43,7 @@ def test_runserver_reloads_lose_and_duplicate_nothing(
     proc, port = start(procs, servers_venv, app_dir, receiver)
     (first,) = proc.wait_configured(1)
     answered = Counter(pid_of(get(port)) for _ in range(N))
-    edit_until_reloaded(proc, app_dir / "djangoproj" / "site_" / "urls.py", 2)
+    proc.edit_until_reloaded(app_dir / "djangoproj" / "site_" / "urls.py", 2)
     wait_port(port, proc)
     second = proc.configured_pids()[1]
     assert len(receiver.wait_for_server_spans(N)) == N  # flushed by the reload

@@ -125,10 +125,7 @@ def test_reload_restarts_workers_without_loss(
     proc, port = start(procs, servers_venv, app_dir, receiver, "-w", "1", "--reload", **HOLD)
     (first,) = proc.wait_configured(1)
     answered = traffic(port)
-    with open(app_dir / "app.py", "a") as f:
-        f.write("\n# edited\n")
-    proc.wait_configured(2)
-    second = proc.configured_pids()[1]
+    second = proc.edit_until_reloaded(app_dir / "app.py", 2)[1]
     receiver.wait_for_server_spans(N)
     later = traffic(port)
     assert set(answered) == {first} and set(later) == {second}

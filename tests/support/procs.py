@@ -144,8 +144,29 @@ class Proc:
         raise AssertionError(f"timed out waiting for {what}; output:\n{self.output()}")
 
     def wait_configured(self, count: int, timeout: float = 30.0) -> list[int]:
-        self.wait_until(lambda: len(self.configured_pids()) >= count, f"{count} configured")
+        self.wait_until(
+            lambda: len(self.configured_pids()) >= count, f"{count} configured", timeout
+        )
         return self.configured_pids()
+
+    def edit_until_reloaded(self, source: Path, configured: int) -> list[int]:
+        """Append to `source` until `configured` processes have been configured.
+
+        Polling reloaders (gunicorn's, Django's StatReloader) take each file's mtime
+        as the baseline on their first scan, which runs in a thread after serving has
+        begun: an edit that lands before that scan is never seen as a change. A later
+        edit is, and it lands before the new process's reloader exists, so one reload
+        results either way.
+        """
+        for attempt in range(10):
+            with open(source, "a") as f:
+                f.write(f"\n# edit {attempt}\n")
+            try:
+                return self.wait_configured(configured, timeout=5)
+            except AssertionError:
+                if self.popen.poll() is not None:
+                    raise
+        raise AssertionError(f"no reload after 10 edits of {source}:\n{self.output()}")
 
     def signal(self, sig: int, group: bool) -> None:
         if group:
