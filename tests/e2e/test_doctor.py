@@ -7,10 +7,14 @@ reads what the doctor prints and its exit status.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import socket
+import ssl
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.support.procs import Venv, base_env, free_port, make_venv, otel_env
 from tests.support.receiver import Receiver
@@ -326,6 +331,127 @@ def test_check_against_a_collector_that_never_answers(venv: Venv, silent_collect
     human = doctor(venv, "--check", "--timeout", "1.5", env=quiet_env(silent_collector))
     assert human.status == 1
     assert "  logs     FAILED: no answer within 1.5 s" in human.out
+
+
+class _Collector(http.server.ThreadingHTTPServer):
+    answer: tuple[int, bytes] = (200, b"")
+    seen: list[dict[str, str]]
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    server: _Collector
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.seen.append({k.lower(): v for k, v in self.headers.items()})
+        status, body = self.server.answer
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def collector(
+    status: int = 200, body: bytes = b"", tls: ssl.SSLContext | None = None
+) -> Iterator[tuple[str, _Collector]]:
+    """A collector stand-in that answers every export with `status` and `body`."""
+    server = _Collector(("127.0.0.1", 0), _Answer)
+    server.answer, server.seen = (status, body), []
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}", server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "detail"),
+    [
+        (401, b"invalid API key", "HTTP 401 Unauthorized: invalid API key"),
+        (503, b"", "HTTP 503 Service Unavailable"),
+    ],
+)
+def test_check_against_a_collector_that_refuses_the_export(
+    venv: Venv, status: int, body: bytes, detail: str
+) -> None:
+    secret = f"key-{uuid.uuid4().hex}"
+    with collector(status, body) as (endpoint, server):
+        env = quiet_env(endpoint, OTEL_EXPORTER_OTLP_HEADERS=f"api-key={secret}")
+        data = doctor(venv, "--check", "--json", env=env)
+        human = doctor(venv, "--check", env=env)
+    assert data.status == 1 and human.status == 1
+    assert [(r["ok"], r["status"], r["detail"]) for r in data.report["check"]] == [
+        (False, status, detail)
+    ] * 3
+    assert data.report["result"]["reasons"] == [
+        f"{signal}: export to {endpoint}/v1/{signal} failed: {detail}" for signal in SIGNALS
+    ]
+    assert f"  metrics  FAILED: {detail}" in human.out
+    # The key really went out with each export, and never into the report.
+    assert len(server.seen) == 6 and {h["api-key"] for h in server.seen} == {secret}
+    assert secret not in data.out + data.err + human.out + human.err
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def test_check_over_tls(venv: Venv, ca: trustme.CA, tmp_path: Path) -> None:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(tls)
+    ca_pem = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_pem))
+    with collector(tls=tls) as (endpoint, server):
+        untrusted = doctor(venv, "--check", "--json", env=quiet_env(endpoint))
+        trusted = doctor(
+            venv, "--check", "--json",
+            env=quiet_env(endpoint, OTEL_EXPORTER_OTLP_CERTIFICATE=str(ca_pem)),
+        )  # fmt: skip
+    assert untrusted.status == 1
+    for result in untrusted.report["check"]:
+        assert result["ok"] is False and result["status"] is None
+        assert result["detail"].startswith("TLS failed ([SSL: CERTIFICATE_VERIFY_FAILED]")
+    assert trusted.status == 0, trusted.out
+    assert [(r["ok"], r["status"]) for r in trusted.report["check"]] == [(True, 200)] * 3
+    assert len(server.seen) == 3
+
+
+def test_check_with_a_client_certificate(venv: Venv, ca: trustme.CA, tmp_path: Path) -> None:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(tls)
+    tls.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(tls)
+    client = ca.issue_cert("client.example")
+    files = {"ca": ca.cert_pem, "cert": client.cert_chain_pems[0], "key": client.private_key_pem}
+    for name, blob in files.items():
+        blob.write_to_path(str(tmp_path / f"{name}.pem"))
+    trust = {"OTEL_EXPORTER_OTLP_CERTIFICATE": str(tmp_path / "ca.pem")}
+    with collector(tls=tls) as (endpoint, server):
+        anonymous = doctor(venv, "--check", "--json", env=quiet_env(endpoint, **trust))
+        known = doctor(
+            venv, "--check", "--json",
+            env=quiet_env(
+                endpoint, **trust,
+                OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=str(tmp_path / "cert.pem"),
+                OTEL_EXPORTER_OTLP_CLIENT_KEY=str(tmp_path / "key.pem"),
+            ),
+        )  # fmt: skip
+    # Without a certificate the server ends the handshake; how that surfaces (a TLS
+    # alert or a reset) depends on the TLS version, so only the outcome is fixed.
+    assert anonymous.status == 1
+    assert [(r["ok"], r["status"]) for r in anonymous.report["check"]] == [(False, None)] * 3
+    assert known.status == 0, known.out
+    assert [(r["ok"], r["status"]) for r in known.report["check"]] == [(True, 200)] * 3
+    assert len(server.seen) == 3
 
 
 @pytest.mark.parametrize(
