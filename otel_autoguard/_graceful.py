@@ -18,7 +18,7 @@ import time
 from types import FrameType
 from typing import Any, Callable
 
-from . import _boundary, _otel
+from . import _boundary, _collector, _otel
 from ._settings import STOP_TIMEOUT, Settings
 
 
@@ -110,7 +110,8 @@ def flush_at_exit(settings: Settings) -> None:
     """
     with _boundary.guard(settings, "flushing spans at exit"):
         hold_stop_signals()
-        _otel.flush_spans(settings.stop_timeout)
+        if "traces" not in _collector.down(settings):
+            _otel.flush_spans(settings.stop_timeout)
 
 
 def flush_on_sigterm(settings: Settings) -> None:
@@ -146,7 +147,7 @@ def _flush_then_die(settings: Settings, signum: int, frame: FrameType | None) ->
 
 def _flush_all(settings: Settings) -> None:
     with _boundary.guard(settings, "flushing telemetry on SIGTERM"):
-        _otel.flush_all(settings.stop_timeout)
+        _otel.flush_all(settings.stop_timeout, _collector.down(settings))
 
 
 def _forget_flush_on_sigterm() -> None:

@@ -12,9 +12,9 @@ import os
 import sys
 import threading
 
-from . import _boundary, _graceful, _instrument_cli, _manual, _otel
+from . import _boundary, _collector, _graceful, _instrument_cli, _manual, _otel
 from ._roles import Decision, Role
-from ._settings import Settings
+from ._settings import Settings, collectors
 
 _settings: Settings | None = None
 _role: Role | None = None
@@ -93,6 +93,8 @@ def _configure(reason: str) -> bool:
                 atexit.register(_graceful.flush_at_exit, _settings)
                 if threading.current_thread() is threading.main_thread():
                     _graceful.stop_once()
+            # After every other exit handler of ours: it runs first.
+            _collector.watch(_settings, collectors(os.environ))
             _boundary.debug(
                 _settings,
                 f"role=serve reason={reason!r} action=configured (configurator {configurator!r})",
@@ -134,7 +136,8 @@ def request_process_ending() -> None:
             # A Ctrl-C now would only cut the flush; the server waits for its
             # request processes before it exits.
             _graceful.hold_stop_signals()
-            _otel.flush_spans(_settings.stop_timeout)
+            if "traces" not in _collector.down(_settings, say=False):
+                _otel.flush_spans(_settings.stop_timeout)
 
 
 def reloader_parent(reason: str) -> None:

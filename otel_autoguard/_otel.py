@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,9 @@ from ._settings import (
     CONFIGURATOR,
     DISABLED_INSTRUMENTATIONS,
     TRACES_SAMPLER,
+    Collector,
     Settings,
+    collectors,
 )
 
 _GRPC_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc"
@@ -65,34 +68,60 @@ def _otel_warnings(settings: Settings) -> Iterator[None]:
 
 
 class _ExportFailures(logging.Handler):
-    """After set-up: the first export failure becomes one line; the rest stay quiet.
+    """After set-up: the first export failure per collector becomes one line; the rest stay quiet.
 
     The exporters log every failed attempt and retry (with a traceback-sized
     message), which buries the application's own output when a collector is down.
+    The line names the collector of the signal that failed: with per-signal
+    endpoints, the others may be fine.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, collectors: tuple[Collector, ...]) -> None:
         super().__init__(logging.WARNING)
         self._settings = settings
-        self._reported = False
+        self._collectors = {collector.signal: collector for collector in collectors}
+        self._reported: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._reported:
+        collector = self._collectors.get(_signal_of(record) or "")
+        if collector is not None:
+            endpoint, source = collector.endpoint, collector.source
+        else:
+            endpoint, source = self._settings.endpoint, self._settings.endpoint_source
+        if endpoint in self._reported:
             return
-        self._reported = True
+        self._reported.add(endpoint)
         reason = record.getMessage().strip().splitlines()[0][:300]
         _boundary.emit(
             self._settings,
-            f"cannot export to {self._settings.endpoint} (from "
-            f"{self._settings.endpoint_source}): {reason}; the exporter keeps retrying, "
-            "further export errors in this process are not shown",
+            f"cannot export to {endpoint} (from {source}): {reason}; the exporter keeps "
+            "retrying, further export errors for it in this process are not shown",
         )
+
+
+# The HTTP exporters log under one module per signal; the gRPC ones share a module
+# and name the signal in the message ("exporting traces to …").
+_SIGNAL_MODULES = (
+    ("trace_exporter", "traces"),
+    ("metric_exporter", "metrics"),
+    ("log_exporter", "logs"),
+)
+_SIGNAL_WORDS = re.compile(r"export(?:ing)? (span|trace|metric|log)")
+_SIGNAL_OF_WORD = {"span": "traces", "trace": "traces", "metric": "metrics", "log": "logs"}
+
+
+def _signal_of(record: logging.LogRecord) -> str | None:
+    for module, signal in _SIGNAL_MODULES:
+        if module in record.name:
+            return signal
+    found = _SIGNAL_WORDS.search(record.getMessage().lower())
+    return _SIGNAL_OF_WORD[found.group(1)] if found else None
 
 
 def _quiet_export_failures(settings: Settings) -> None:
     logger = logging.getLogger("opentelemetry.exporter")
     if not any(isinstance(h, _ExportFailures) for h in logger.handlers):
-        logger.addHandler(_ExportFailures(settings))
+        logger.addHandler(_ExportFailures(settings, collectors(os.environ)))
         logger.propagate = False
 
 
@@ -241,21 +270,29 @@ def flush_spans(timeout_s: float) -> None:
         flush(int(timeout_s * 1000))
 
 
-def flush_all(timeout_s: float) -> None:
-    """Export what this process holds: spans first, then metrics and logs, within ``timeout_s``."""
-    import time
-
+def providers() -> dict[str, Any]:
+    """This process's global provider for each signal (logs only once that API is loaded)."""
     from opentelemetry import metrics, trace
 
-    deadline = time.monotonic() + timeout_s
-    providers: list[Any] = [trace.get_tracer_provider(), metrics.get_meter_provider()]
+    found = {"traces": trace.get_tracer_provider(), "metrics": metrics.get_meter_provider()}
     logs = sys.modules.get("opentelemetry._logs")
     if logs is not None:
-        providers.append(logs.get_logger_provider())
-    for provider in providers:
+        found["logs"] = logs.get_logger_provider()
+    return found
+
+
+def flush_all(timeout_s: float, skip: frozenset[str] = frozenset()) -> None:
+    """Export what this process holds: spans first, then metrics and logs, within ``timeout_s``.
+
+    ``skip``: signals not to flush (their collector refuses connections).
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    for signal, provider in providers().items():
         flush = getattr(provider, "force_flush", None)
         left = deadline - time.monotonic()
-        if flush is not None and left > 0:
+        if flush is not None and left > 0 and signal not in skip:
             flush(int(left * 1000))
 
 

@@ -235,6 +235,66 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     )
 
 
+# --- Where each signal's OTLP exporter connects: read once the SDK is configured (the
+# distro sets its defaults then), for the check at exit in _collector.
+
+_OTLP_EXPORTERS = {"otlp": None, "otlp_proto_grpc": "grpc", "otlp_proto_http": "http/protobuf"}
+_DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Collector:
+    """One signal's OTLP destination: the endpoint as configured, and its TCP address."""
+
+    signal: str
+    endpoint: str
+    source: str
+    host: str
+    port: int
+
+
+def collectors(environ: Mapping[str, str]) -> tuple[Collector, ...]:
+    """The signals exported by one kind of OTLP exporter only, and where each connects.
+
+    The rules are the SDK configurator's: a protocol variable decides over the
+    exporter's name, and ``otlp`` alone means gRPC. A signal with no exporter, another
+    exporter (``console``, …) or an address this cannot tell (a Unix socket, a
+    malformed port) is left out.
+    """
+    from urllib.parse import urlsplit
+
+    found = []
+    for signal in SIGNALS:
+        raw = environ.get(f"OTEL_{signal.upper()}_EXPORTER", "")
+        names = {name.strip().lower() for name in raw.split(",") if name.strip()}
+        if len(names) != 1 or not names <= _OTLP_EXPORTERS.keys():
+            continue
+        protocol_var, _ = _set(environ, f"{_OTLP}_{signal.upper()}_PROTOCOL", f"{_OTLP}_PROTOCOL")
+        protocol = protocol_var or _OTLP_EXPORTERS[names.pop()] or "grpc"
+        if protocol not in _DEFAULT_ENDPOINTS:
+            continue
+        url, source = _set(environ, f"{_OTLP}_{signal.upper()}_ENDPOINT", f"{_OTLP}_ENDPOINT")
+        url = url or _DEFAULT_ENDPOINTS[protocol]
+        parts = urlsplit(url if "://" in url else f"//{url}")
+        try:
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        except ValueError:
+            continue
+        if parts.scheme not in ("", "http", "https") or not parts.hostname or port is None:
+            continue
+        found.append(Collector(signal, url, source or "the default", parts.hostname, port))
+    return tuple(found)
+
+
+def _set(environ: Mapping[str, str], *names: str) -> tuple[str | None, str | None]:
+    """The first of ``names`` set to something, and its name."""
+    for name in names:
+        value = environ.get(name, "").strip()
+        if value:
+            return value, name
+    return None, None
+
+
 # --- What `otel-autoguard doctor` reports: the export set-up per signal and the
 # environment around the hook. Read here so that no other module reads variables; the
 # types live with the doctor, so a process start does not pay for defining them.

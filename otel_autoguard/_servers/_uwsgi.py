@@ -24,7 +24,7 @@ import types
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from .. import _boundary, _lifecycle, _otel
+from .. import _boundary, _collector, _lifecycle, _otel
 from .._settings import Settings
 
 # From this release on, Python threads are always on (``--enable-threads`` is a
@@ -165,7 +165,7 @@ def _flush(settings: Settings) -> None:
     ``--skip-atexit-teardown``, which skips Python's exit handlers (the SDK's).
     """
     with _boundary.guard(settings, "flushing at uWSGI worker exit"):
-        _otel.flush_all(settings.stop_timeout)
+        _otel.flush_all(settings.stop_timeout, _collector.down(settings))
 
 
 class _Chain:

@@ -1,0 +1,206 @@
+"""Which collector each signal connects to, and the check at exit (no SDK needed)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from otel_autoguard import _collector, _otel, load_settings
+from otel_autoguard._settings import Collector, collectors
+
+E = "OTEL_EXPORTER_OTLP"
+ALL_OTLP = {
+    "OTEL_TRACES_EXPORTER": "otlp",
+    "OTEL_METRICS_EXPORTER": "otlp",
+    "OTEL_LOGS_EXPORTER": "otlp",
+}
+HTTP = {**ALL_OTLP, f"{E}_PROTOCOL": "http/protobuf"}
+
+CASES: list[tuple[dict[str, str], list[tuple[str, str, str, str, int]]]] = [
+    # Nothing set: the SDK configures no exporter, so there is nothing to flush.
+    ({}, []),
+    # `otlp` alone is gRPC (the SDK's rule), at its default address.
+    ({"OTEL_TRACES_EXPORTER": "otlp"},
+     [("traces", "http://localhost:4317", "the default", "localhost", 4317)]),
+    ({"OTEL_TRACES_EXPORTER": "otlp_proto_http"},
+     [("traces", "http://localhost:4318", "the default", "localhost", 4318)]),
+    # A protocol variable decides over the exporter's name.
+    ({"OTEL_TRACES_EXPORTER": "otlp_proto_grpc", f"{E}_TRACES_PROTOCOL": "http/protobuf"},
+     [("traces", "http://localhost:4318", "the default", "localhost", 4318)]),
+    ({**HTTP, f"{E}_ENDPOINT": "https://otel.example:4443"}, [
+        (s, "https://otel.example:4443", f"{E}_ENDPOINT", "otel.example", 4443)
+        for s in ("traces", "metrics", "logs")
+    ]),
+    # A signal's own endpoint is used as is; the others keep the general one.
+    ({**HTTP, f"{E}_ENDPOINT": "http://a:4318", f"{E}_METRICS_ENDPOINT": "http://b/v1/metrics"}, [
+        ("traces", "http://a:4318", f"{E}_ENDPOINT", "a", 4318),
+        ("metrics", "http://b/v1/metrics", f"{E}_METRICS_ENDPOINT", "b", 80),
+        ("logs", "http://a:4318", f"{E}_ENDPOINT", "a", 4318),
+    ]),
+    # gRPC endpoints may come without a scheme.
+    ({"OTEL_METRICS_EXPORTER": "otlp", f"{E}_ENDPOINT": "collector:4317"},
+     [("metrics", "collector:4317", f"{E}_ENDPOINT", "collector", 4317)]),
+    # Left out: another exporter beside or instead of OTLP, none, unknown protocols,
+    # Unix sockets, malformed ports, no port at all.
+    ({"OTEL_TRACES_EXPORTER": "otlp,console"}, []),
+    ({"OTEL_TRACES_EXPORTER": "console", "OTEL_LOGS_EXPORTER": "none"}, []),
+    ({"OTEL_TRACES_EXPORTER": "otlp", f"{E}_PROTOCOL": "http/json"}, []),
+    ({"OTEL_TRACES_EXPORTER": "otlp", f"{E}_ENDPOINT": "unix:///run/otel.sock"}, []),
+    ({"OTEL_TRACES_EXPORTER": "otlp", f"{E}_ENDPOINT": "http://c:43170000"}, []),
+    ({"OTEL_TRACES_EXPORTER": "otlp", f"{E}_ENDPOINT": "collector"}, []),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("environ", "expected"), CASES)
+def test_collectors(
+    environ: dict[str, str], expected: list[tuple[str, str, str, str, int]]
+) -> None:
+    assert collectors(environ) == tuple(Collector(*row) for row in expected)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(4)
+        yield int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_collector, "_down", None)
+    monkeypatch.setattr(_collector, "_collectors", ())
+
+
+def at(signal: str, port: int) -> Collector:
+    endpoint = f"http://127.0.0.1:{port}"
+    return Collector(signal, endpoint, f"{E}_ENDPOINT", "127.0.0.1", port)
+
+
+SETTINGS = load_settings({"OTEL_SERVICE_NAME": "x"})
+
+
+@pytest.mark.usefixtures("fresh")
+def test_only_the_refusing_collector_is_given_up(
+    closed_port: int, listening_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _collector._collectors = (
+        at("traces", listening_port), at("metrics", closed_port), at("logs", closed_port)
+    )  # fmt: skip
+    assert _collector.down(SETTINGS) == {"metrics", "logs"}
+    assert capsys.readouterr().err == (
+        f"otel-autoguard: the collector refuses connections at http://127.0.0.1:{closed_port} "
+        f"({E}_ENDPOINT: metrics, logs): what this process still holds for it is dropped at "
+        "exit instead of retried until the exporter's timeout\n"
+    )
+    # Asked again (the exit flush, then the exit handler): no second probe, no second line.
+    _collector._collectors = ()
+    assert _collector.down(SETTINGS) == {"metrics", "logs"}
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.usefixtures("fresh")
+def test_a_forked_request_process_stays_quiet(
+    closed_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _collector._collectors = (at("traces", closed_port),)
+    assert _collector.down(SETTINGS, say=False) == {"traces"}
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.usefixtures("fresh")
+def test_a_new_process_probes_again(
+    monkeypatch: pytest.MonkeyPatch, closed_port: int, listening_port: int
+) -> None:
+    _collector._collectors = (at("traces", listening_port),)
+    assert _collector.down(SETTINGS) == frozenset()
+    _collector._collectors = (at("traces", closed_port),)
+    monkeypatch.setattr(_collector.os, "getpid", lambda: -1)  # as after fork
+    assert _collector.down(SETTINGS, say=False) == {"traces"}
+
+
+class Provider:
+    def __init__(self) -> None:
+        self.flushed = False
+
+    def shutdown(self) -> None:
+        raise AssertionError("not called here")
+
+    def force_flush(self, timeout_millis: int) -> bool:
+        self.flushed = True
+        return True
+
+
+@pytest.mark.usefixtures("fresh")
+def test_at_exit_takes_back_the_sdk_exit_handler_of_refused_signals_only(
+    monkeypatch: pytest.MonkeyPatch, closed_port: int, listening_port: int
+) -> None:
+    providers = {"traces": Provider(), "metrics": Provider(), "logs": Provider()}
+    monkeypatch.setattr(_otel, "providers", lambda: providers)
+    taken_back: list[Callable[..., Any]] = []
+    monkeypatch.setattr(_collector.atexit, "unregister", taken_back.append)
+    _collector._collectors = (at("traces", closed_port), at("metrics", listening_port))
+    _collector._at_exit(SETTINGS)
+    assert taken_back == [providers["traces"].shutdown]
+
+    # The flush paths skip the same signals.
+    _otel.flush_all(5, _collector.down(SETTINGS))
+    assert [p.flushed for p in providers.values()] == [False, True, True]
+
+
+def record(name: str, message: str) -> logging.LogRecord:
+    return logging.LogRecord(name, logging.WARNING, __file__, 1, message, None, None)
+
+
+HTTP_EXPORTER = "opentelemetry.exporter.otlp.proto.http"
+GRPC_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc.exporter"
+
+
+@pytest.mark.parametrize(
+    ("name", "message", "signal"),
+    [
+        (f"{HTTP_EXPORTER}.trace_exporter", "Transient error … exporting spans batch", "traces"),
+        (f"{HTTP_EXPORTER}.metric_exporter", "Failed to export metrics batch", "metrics"),
+        (f"{HTTP_EXPORTER}._log_exporter", "Failed to export logs batch", "logs"),
+        (GRPC_EXPORTER, "Transient error X encountered while exporting traces to c:4317", "traces"),
+        (GRPC_EXPORTER, "Failed to export metrics to c:4317, error code: UNAVAILABLE", "metrics"),
+        (GRPC_EXPORTER, "Failed to export logs to c:4317", "logs"),
+        ("opentelemetry.exporter.other", "something else went wrong", None),
+    ],
+)
+def test_the_signal_of_an_export_failure(name: str, message: str, signal: str | None) -> None:
+    assert _otel._signal_of(record(name, message)) == signal
+
+
+def test_one_export_failure_line_per_collector(capsys: pytest.CaptureFixture[str]) -> None:
+    environ = {
+        **HTTP,
+        f"{E}_ENDPOINT": "http://a:4318",
+        f"{E}_METRICS_ENDPOINT": "http://b:4318/v1/metrics",
+        "OTEL_SERVICE_NAME": "x",
+    }
+    handler = _otel._ExportFailures(load_settings(environ), collectors(environ))
+    metrics = record(f"{HTTP_EXPORTER}.metric_exporter", "Failed to export metrics batch: 503")
+    spans = record(f"{HTTP_EXPORTER}.trace_exporter", "Failed to export spans batch: refused")
+    logs = record(f"{HTTP_EXPORTER}._log_exporter", "Failed to export logs batch: refused")
+    for each in (metrics, metrics, spans, logs, spans):
+        handler.emit(each)
+    assert capsys.readouterr().err.splitlines() == [
+        f"otel-autoguard: cannot export to http://b:4318/v1/metrics (from {E}_METRICS_ENDPOINT): "
+        "Failed to export metrics batch: 503; the exporter keeps retrying, further export "
+        "errors for it in this process are not shown",
+        f"otel-autoguard: cannot export to http://a:4318 (from {E}_ENDPOINT): Failed to export "
+        "spans batch: refused; the exporter keeps retrying, further export errors for it in "
+        "this process are not shown",
+    ]
