@@ -70,6 +70,7 @@ TARGET_HOOK_RATIO = 1.03
 TARGET_PARENT_MIB = 5.0
 TARGET_PARENT_THREADS = 0
 TARGET_START_RATIO = 0.33
+TARGET_DOWN_RELOAD_RATIO = 2.0  # reload time with no collector, over bare's
 
 POLL_INTERVAL = 0.005  # seconds between attempts to reach the app
 REQUEST_TIMEOUT = 5.0  # one GET; with the reloader it waits in the listen backlog
@@ -79,6 +80,7 @@ HOOK_WARMUP = 5  # python -c pass rounds run first and dropped (page cache, .pyc
 
 APP_SOURCE = """\
 # An unmodified Flask app: no OpenTelemetry code. `python app.py PORT plain|reload`.
+import os
 import sys
 
 from flask import Flask
@@ -88,7 +90,7 @@ app = Flask(__name__)
 
 @app.route("/")
 def index():
-    return "ok\\n"
+    return f"ok {os.getpid()}\\n"
 
 
 if __name__ == "__main__":
@@ -127,6 +129,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=200, help="python -c pass runs per venv")
     parser.add_argument("--runs-parent", type=int, default=5, help="reloader-parent runs")
     parser.add_argument("--runs-start", type=int, default=10, help="start-up runs per case")
+    parser.add_argument(
+        "--runs-down", type=int, default=3, help="reload/Ctrl-C runs with no collector"
+    )
     parser.add_argument("--workdir", type=Path, help="where venvs live (default: a temp dir)")
     parser.add_argument(
         "--reuse", action="store_true", help="keep venvs and reuse them when still current"
@@ -348,6 +353,20 @@ def get_ok(port: int) -> bool:
         conn.close()
 
 
+def answering_pid(port: int) -> int | None:
+    """The pid in the app's ``ok PID`` answer, or None if it does not answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        body = response.read().decode()
+        return int(body.split()[1]) if response.status == 200 else None
+    except (OSError, http.client.HTTPException, IndexError, ValueError):
+        return None
+    finally:
+        conn.close()
+
+
 def seconds_to_first_200(app: App) -> float:
     """Poll until the first successful GET; seconds from Popen to its response."""
     deadline = app.started + START_TIMEOUT
@@ -436,7 +455,7 @@ def time_python_pass(venv: Venv, env: Mapping[str, str]) -> float:
 
 def measure_inert_hook(setup: Setup, runs: int) -> HookResult:
     """``python -c pass`` without OTEL_*: venv B (wheel) against venv A, interleaved."""
-    print(f"1/3 inert hook: {runs} x python -c pass per venv", flush=True)
+    print(f"1/4 inert hook: {runs} x python -c pass per venv", flush=True)
     env = clean_env()
     venvs = [setup.bare, setup.autoguard]
     samples: dict[Venv, list[float]] = {v: [] for v in venvs}
@@ -464,7 +483,7 @@ def measure_reloader_parent(
     setup: Setup, apps: Sequence[Launcher], runs: int
 ) -> list[ParentResult]:
     """Peak RSS and threads of the reloader parent once its child serves."""
-    print(f"2/3 reloader parent: {runs} runs per config (+1 warm-up)", flush=True)
+    print(f"2/4 reloader parent: {runs} runs per config (+1 warm-up)", flush=True)
     snapshots: dict[str, list[ParentSnapshot]] = {a.name: [] for a in apps}
     for turn in range(runs + 1):
         for launcher in rotated(apps, turn):
@@ -506,7 +525,7 @@ def summarize_parents(snapshots: Mapping[str, list[ParentSnapshot]]) -> list[Par
 
 def measure_start(setup: Setup, apps: Sequence[Launcher], runs: int) -> list[StartResult]:
     """Popen to first HTTP 200, every config and mode interleaved."""
-    print(f"3/3 start to first 200: {runs} runs per config and mode (+1 warm-up)", flush=True)
+    print(f"3/4 start to first 200: {runs} runs per config and mode (+1 warm-up)", flush=True)
     samples: dict[str, dict[str, list[float]]] = {m: {a.name: [] for a in apps} for m in APP_MODES}
     cases = [(mode, launcher) for mode in APP_MODES for launcher in apps]
     for turn in range(runs + 1):
@@ -524,6 +543,58 @@ def summarize_start(mode: str, samples: Mapping[str, list[float]]) -> StartResul
     # Undefined when opentelemetry-instrument adds nothing measurable.
     ratio = added[AUTOGUARD] / added[INSTRUMENT] if added[INSTRUMENT] > 0 else None
     return StartResult(mode, median, added, ratio, TARGET_START_RATIO, dict(samples))
+
+
+@dataclasses.dataclass(frozen=True)
+class DownResult:
+    config: str
+    reload_ms: float
+    stop_ms: float
+    samples_reload_ms: list[float]
+    samples_stop_ms: list[float]
+
+
+def measure_no_collector(setup: Setup, apps: Sequence[Launcher], runs: int) -> list[DownResult]:
+    """With the reloader and nothing listening at the OTLP endpoint: the time from touching
+    app.py until a new child answers, and from Ctrl-C until every process has exited."""
+    print(f"4/4 reload and Ctrl-C, no collector: {runs} runs per config (+1 warm-up)", flush=True)
+    reloads: dict[str, list[float]] = {a.name: [] for a in apps}
+    stops: dict[str, list[float]] = {a.name: [] for a in apps}
+    for turn in range(runs + 1):
+        for launcher in rotated(apps, turn):
+            with running_app(launcher, setup, RELOADER) as app:
+                seconds_to_first_200(app)
+                first = answering_pid(app.port)
+                for _ in range(5):  # spans queued in the child
+                    get_ok(app.port)
+                time.sleep(1.0)  # the stat reloader has taken its baseline by now
+                started = time.perf_counter()
+                os.utime(setup.app)
+                while answering_pid(app.port) in (first, None):
+                    if time.perf_counter() - started > START_TIMEOUT:
+                        raise RuntimeError(f"{launcher.name}: no reload; see {app.log}")
+                    time.sleep(POLL_INTERVAL)
+                reloaded = time.perf_counter() - started
+                started = time.perf_counter()
+                os.killpg(app.proc.pid, signal.SIGINT)
+                while app.proc.poll() is None or group_members(app.proc.pid):
+                    if time.perf_counter() - started > START_TIMEOUT:
+                        raise RuntimeError(f"{launcher.name}: Ctrl-C did not end it; {app.log}")
+                    time.sleep(POLL_INTERVAL)
+                stopped = time.perf_counter() - started
+            if turn > 0:
+                reloads[launcher.name].append(reloaded * 1000)
+                stops[launcher.name].append(stopped * 1000)
+    return [
+        DownResult(
+            name,
+            statistics.median(reloads[name]),
+            statistics.median(stops[name]),
+            reloads[name],
+            stops[name],
+        )
+        for name in reloads
+    ]
 
 
 # --------------------------------------------------------------------------- report
@@ -614,11 +685,37 @@ def render_start(starts: Sequence[StartResult], runs: int) -> list[str]:
     ]
 
 
+def render_down(downs: Sequence[DownResult], runs: int) -> list[str]:
+    by = {d.config: d for d in downs}
+    bare = by[BARE]
+    rows = [
+        [
+            d.config,
+            f"{d.reload_ms:.0f}",
+            f"{d.reload_ms / bare.reload_ms:.2f}",
+            f"{d.stop_ms:.0f}",
+            f"{d.stop_ms / bare.stop_ms:.2f}",
+        ]
+        for d in downs
+    ]
+    guard = by[AUTOGUARD].reload_ms / bare.reload_ms
+    met = verdict(guard <= TARGET_DOWN_RELOAD_RATIO)
+    versus = by[AUTOGUARD].reload_ms / by[INSTRUMENT].reload_ms
+    return [
+        f"4. No collector running: touch app.py -> new child answers; Ctrl-C -> all exited "
+        f"(median of {runs})",
+        *render_rows(["config", "reload ms", "x bare", "Ctrl-C ms", "x bare"], rows),
+        f"  {AUTOGUARD} reload / {INSTRUMENT} reload = {versus:.2f}; target {AUTOGUARD} "
+        f"reload <= {TARGET_DOWN_RELOAD_RATIO:g} x bare: {met}",
+    ]
+
+
 def render(
     results: Mapping[str, Any],
     hook: HookResult,
     parents: Sequence[ParentResult],
     starts: Sequence[StartResult],
+    downs: Sequence[DownResult],
 ) -> str:
     meta = results["meta"]
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
@@ -630,6 +727,8 @@ def render(
         *render_parents(parents, meta["runs_parent"]),
         "",
         *render_start(starts, meta["runs_start"]),
+        "",
+        *render_down(downs, meta["runs_down"]),
     ]
     if not meta["same_packages"]:
         lines += ["", "  warning: venv A and venv B differ in more than otel-autoguard"]
@@ -681,6 +780,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             hook = measure_inert_hook(setup, args.runs)
             parents = measure_reloader_parent(setup, apps, args.runs_parent)
             starts = measure_start(setup, apps, args.runs_start)
+            closed = f"http://127.0.0.1:{free_port()}"
+            downs = measure_no_collector(setup, launchers(setup, closed), args.runs_down)
             meta = {
                 "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "platform": platform.platform(),
@@ -690,6 +791,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "runs": args.runs,
                 "runs_parent": args.runs_parent,
                 "runs_start": args.runs_start,
+                "runs_down": args.runs_down,
                 "leftover_processes": leftover_processes(workdir),
             }
     finally:
@@ -699,8 +801,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "inert_hook": dataclasses.asdict(hook),
         "reloader_parent": [dataclasses.asdict(p) for p in parents],
         "start_to_first_200": [dataclasses.asdict(s) for s in starts],
+        "no_collector": [dataclasses.asdict(d) for d in downs],
     }
-    table = render(results, hook, parents, starts)
+    table = render(results, hook, parents, starts, downs)
     results["table"] = table
     write_json(results)
     print()
