@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import os
 import socket
+from typing import Any
 
 from . import _boundary, _otel
 from ._settings import Collector, Settings
@@ -23,33 +24,43 @@ PROBE_TIMEOUT = 0.5
 """Seconds for each connection attempt (a refusal from a live host takes microseconds)."""
 
 _collectors: tuple[Collector, ...] = ()
+_ours: dict[str, tuple[Any, tuple[Any, ...]]] = {}
 _down: tuple[int, frozenset[str]] | None = None
-"""Probed at most once per process: (pid, signals whose collector refused)."""
+"""Decided at most once per process: (pid, signals not flushed)."""
 
 
-def watch(settings: Settings, collectors: tuple[Collector, ...]) -> None:
+def watch(
+    settings: Settings,
+    collectors: tuple[Collector, ...],
+    ours: dict[str, tuple[Any, tuple[Any, ...]]],
+) -> None:
     """In a process just configured; call after the SDK set its exit handlers.
 
-    ``atexit`` runs the last registered first, so ours runs before the SDK's and
-    can take back theirs for signals that would only retry.
+    ``ours``: per signal, the provider this configuration set and its processors
+    then (see ``_otel.pipelines``). A signal whose provider is the application's,
+    or to which a processor was added since, may export elsewhere: it is always
+    flushed. ``atexit`` runs the last registered first, so ours runs before the
+    SDK's handlers and can take back theirs for signals that would only retry.
     """
-    global _collectors
-    _collectors = collectors
+    global _collectors, _ours
+    _collectors, _ours = collectors, ours
     if collectors:
         atexit.register(_at_exit, settings)
 
 
 def down(settings: Settings, *, say: bool = True) -> frozenset[str]:
-    """The signals whose collector refuses connections now; probed once per process.
+    """The signals not to flush: only ours, and their collector refuses connections now.
 
-    ``say``: report it (one line). A process forked per request stays quiet, or a
-    line would follow every request.
+    Decided once per process. ``say``: report it (one line). A process forked per
+    request stays quiet, or a line would follow every request.
     """
     global _down
     pid = os.getpid()
     if _down is None or _down[0] != pid:
-        refused = _refusing({(c.host, c.port) for c in _collectors})
-        gone = [c for c in _collectors if (c.host, c.port) in refused]
+        now = _otel.pipelines()
+        candidates = [c for c in _collectors if _ours.get(c.signal, 0) == now[c.signal]]
+        refused = _refusing({(c.host, c.port) for c in candidates})
+        gone = [c for c in candidates if (c.host, c.port) in refused]
         _down = (pid, frozenset(c.signal for c in gone))
         if gone and say:
             _boundary.emit(settings, _message(gone))
@@ -59,7 +70,7 @@ def down(settings: Settings, *, say: bool = True) -> frozenset[str]:
 def _at_exit(settings: Settings) -> None:
     with _boundary.guard(settings, "checking the collector at exit"):
         skip = down(settings)
-        for signal, provider in _otel.providers().items():
+        for signal, (provider, _processors) in _otel.pipelines().items():
             shutdown = getattr(provider, "shutdown", None)
             if signal in skip and shutdown is not None:
                 atexit.unregister(shutdown)

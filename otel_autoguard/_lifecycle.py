@@ -84,7 +84,15 @@ def _configure(reason: str) -> bool:
         _configured = True
         _role = Role.SERVE
         with _boundary.guard(_settings, "configuring the OpenTelemetry SDK"):
+            before = _otel.pipelines()
             configurator = _otel.configure_sdk(_settings)
+            # What this configuration set up, before the application's held span
+            # processors join it.
+            ours = {
+                signal: state
+                for signal, state in _otel.pipelines().items()
+                if state[0] is not None and state[0] is not before[signal][0]
+            }
             _manual.sdk_configured()
             _graceful.flush_on_sigterm(_settings)
             if _settings.reloader_child:
@@ -94,7 +102,7 @@ def _configure(reason: str) -> bool:
                 if threading.current_thread() is threading.main_thread():
                     _graceful.stop_once()
             # After every other exit handler of ours: it runs first.
-            _collector.watch(_settings, collectors(os.environ))
+            _collector.watch(_settings, collectors(os.environ), ours)
             _boundary.debug(
                 _settings,
                 f"role=serve reason={reason!r} action=configured (configurator {configurator!r})",

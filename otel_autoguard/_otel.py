@@ -296,14 +296,37 @@ def flush_all(timeout_s: float, skip: frozenset[str] = frozenset()) -> None:
             flush(int(left * 1000))
 
 
+_GLOBALS = (
+    ("traces", "tracer", "opentelemetry.trace", "_TRACER_PROVIDER"),
+    ("metrics", "meter", "opentelemetry.metrics._internal", "_METER_PROVIDER"),
+    ("logs", "logger", "opentelemetry._logs._internal", "_LOGGER_PROVIDER"),
+)
+
+
+def pipelines() -> dict[str, tuple[Any, tuple[Any, ...]]]:
+    """Each signal's global provider as set (None: not yet) and the processors it has now.
+
+    Read without importing anything. The processors are the span and log record
+    processors anyone may still add to a provider; a meter provider's readers are
+    fixed when it is made.
+    """
+    found = {}
+    for signal, _label, module, attribute in _GLOBALS:
+        provider = getattr(sys.modules.get(module), attribute, None)
+        multi = getattr(provider, "_active_span_processor", None) or getattr(
+            provider, "_multi_log_record_processor", None
+        )
+        processors: Any = getattr(multi, "_span_processors", None) or getattr(
+            multi, "_log_record_processors", ()
+        )
+        found[signal] = (provider, tuple(processors))
+    return found
+
+
 def sdk_state() -> str:
     """The providers this process holds, read without importing anything."""
     found = []
-    for label, module, attribute in (
-        ("tracer", "opentelemetry.trace", "_TRACER_PROVIDER"),
-        ("meter", "opentelemetry.metrics._internal", "_METER_PROVIDER"),
-        ("logger", "opentelemetry._logs._internal", "_LOGGER_PROVIDER"),
-    ):
+    for _signal, label, module, attribute in _GLOBALS:
         provider = getattr(sys.modules.get(module), attribute, None)
         name = type(provider).__name__ if provider is not None else "none"
         if getattr(provider, "_otel_autoguard_stood_down", False):

@@ -12,6 +12,8 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.support.checks import HOLD, NO_SDK, one_span_per_request
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, serve
 from tests.support.receiver import Receiver
@@ -93,3 +95,32 @@ def test_gunicorn_workers_exit_without_retrying(
     assert "cannot export" not in out
     for worker in workers:
         assert proc.exit_line(worker).startswith("exit role=serve tracer=TracerProvider")
+
+
+@pytest.mark.parametrize("setup", ["module-top", "add"])
+def test_the_apps_own_pipeline_is_still_flushed(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, setup: str
+) -> None:
+    # otel-autoguard's collector is down; the app also sends spans to its own, which is
+    # up. Its span pipeline joined the provider, so traces are flushed as usual (our
+    # exporter's retries bounded by OTEL_EXPORTER_OTLP_TIMEOUT), and nothing is lost.
+    closed = closed_endpoint()
+    port = free_port()
+    env = otel_env(
+        closed,
+        PORT=str(port),
+        MANUAL_SETUP=setup,
+        APP_TRACES_ENDPOINT=f"{receiver.endpoint}/v1/traces",
+        OTEL_EXPORTER_OTLP_TIMEOUT="2",
+        **HOLD_ALL,
+    )
+    proc = serve(procs, [venv.python, "manual.py"], app_dir, env=env, port=port, name="manual")
+    (child,) = proc.wait_configured(1)
+    answered = Counter(pid_of(get(port)) for _ in range(N))
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait() == 0
+
+    spans = receiver.wait_for_server_spans(N)
+    assert len(spans) == N and {s.pid for s in spans} == {child} == set(answered)
+    out = proc.output()
+    assert out.count(refused(closed, "OTEL_EXPORTER_OTLP_ENDPOINT", "metrics, logs")) == 1, out

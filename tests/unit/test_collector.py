@@ -77,10 +77,31 @@ def listening_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
+class Provider:
+    def __init__(self) -> None:
+        self.flushed = False
+
+    def shutdown(self) -> None:
+        raise AssertionError("not called here")
+
+    def force_flush(self, timeout_millis: int) -> bool:
+        self.flushed = True
+        return True
+
+
+SIGNALS = ("traces", "metrics", "logs")
+
+
 @pytest.fixture
-def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+def state(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[Any, tuple[Any, ...]]]:
+    """Each signal's provider as otel-autoguard's configuration left it, and still is."""
+    now = {signal: (Provider(), ("its processor",)) for signal in SIGNALS}
+    monkeypatch.setattr(_otel, "pipelines", lambda: now)
+    monkeypatch.setattr(_otel, "providers", lambda: {s: p for s, (p, _) in now.items()})
     monkeypatch.setattr(_collector, "_down", None)
+    monkeypatch.setattr(_collector, "_ours", dict(now))
     monkeypatch.setattr(_collector, "_collectors", ())
+    return now
 
 
 def at(signal: str, port: int) -> Collector:
@@ -91,7 +112,7 @@ def at(signal: str, port: int) -> Collector:
 SETTINGS = load_settings({"OTEL_SERVICE_NAME": "x"})
 
 
-@pytest.mark.usefixtures("fresh")
+@pytest.mark.usefixtures("state")
 def test_only_the_refusing_collector_is_given_up(
     closed_port: int, listening_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -110,7 +131,19 @@ def test_only_the_refusing_collector_is_given_up(
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.usefixtures("fresh")
+def test_what_the_application_set_up_is_always_flushed(
+    state: dict[str, tuple[Any, tuple[Any, ...]]], closed_port: int
+) -> None:
+    _collector._collectors = tuple(at(signal, closed_port) for signal in SIGNALS)
+    # The application added a span processor (its own exporter, perhaps to another
+    # collector) to our provider, and set its own MeterProvider before ours.
+    provider, processors = state["traces"]
+    state["traces"] = (provider, (*processors, "the app's processor"))
+    _collector._ours["metrics"] = (None, ())
+    assert _collector.down(SETTINGS, say=False) == {"logs"}
+
+
+@pytest.mark.usefixtures("state")
 def test_a_forked_request_process_stays_quiet(
     closed_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -119,8 +152,8 @@ def test_a_forked_request_process_stays_quiet(
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.usefixtures("fresh")
-def test_a_new_process_probes_again(
+@pytest.mark.usefixtures("state")
+def test_a_new_process_decides_again(
     monkeypatch: pytest.MonkeyPatch, closed_port: int, listening_port: int
 ) -> None:
     _collector._collectors = (at("traces", listening_port),)
@@ -130,33 +163,22 @@ def test_a_new_process_probes_again(
     assert _collector.down(SETTINGS, say=False) == {"traces"}
 
 
-class Provider:
-    def __init__(self) -> None:
-        self.flushed = False
-
-    def shutdown(self) -> None:
-        raise AssertionError("not called here")
-
-    def force_flush(self, timeout_millis: int) -> bool:
-        self.flushed = True
-        return True
-
-
-@pytest.mark.usefixtures("fresh")
 def test_at_exit_takes_back_the_sdk_exit_handler_of_refused_signals_only(
-    monkeypatch: pytest.MonkeyPatch, closed_port: int, listening_port: int
+    monkeypatch: pytest.MonkeyPatch,
+    state: dict[str, tuple[Any, tuple[Any, ...]]],
+    closed_port: int,
+    listening_port: int,
 ) -> None:
-    providers = {"traces": Provider(), "metrics": Provider(), "logs": Provider()}
-    monkeypatch.setattr(_otel, "providers", lambda: providers)
     taken_back: list[Callable[..., Any]] = []
     monkeypatch.setattr(_collector.atexit, "unregister", taken_back.append)
     _collector._collectors = (at("traces", closed_port), at("metrics", listening_port))
     _collector._at_exit(SETTINGS)
-    assert taken_back == [providers["traces"].shutdown]
+    providers = [provider for provider, _ in state.values()]
+    assert taken_back == [providers[0].shutdown]
 
     # The flush paths skip the same signals.
     _otel.flush_all(5, _collector.down(SETTINGS))
-    assert [p.flushed for p in providers.values()] == [False, True, True]
+    assert [p.flushed for p in providers] == [False, True, True]
 
 
 def record(name: str, message: str) -> logging.LogRecord:
