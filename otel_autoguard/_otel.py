@@ -270,17 +270,6 @@ def flush_spans(timeout_s: float) -> None:
         flush(int(timeout_s * 1000))
 
 
-def providers() -> dict[str, Any]:
-    """This process's global provider for each signal (logs only once that API is loaded)."""
-    from opentelemetry import metrics, trace
-
-    found = {"traces": trace.get_tracer_provider(), "metrics": metrics.get_meter_provider()}
-    logs = sys.modules.get("opentelemetry._logs")
-    if logs is not None:
-        found["logs"] = logs.get_logger_provider()
-    return found
-
-
 def flush_all(timeout_s: float, skip: frozenset[str] = frozenset()) -> None:
     """Export what this process holds: spans first, then metrics and logs, within ``timeout_s``.
 
@@ -289,7 +278,7 @@ def flush_all(timeout_s: float, skip: frozenset[str] = frozenset()) -> None:
     import time
 
     deadline = time.monotonic() + timeout_s
-    for signal, provider in providers().items():
+    for signal, (provider, _processors) in pipelines().items():
         flush = getattr(provider, "force_flush", None)
         left = deadline - time.monotonic()
         if flush is not None and left > 0 and signal not in skip:

@@ -97,7 +97,6 @@ def state(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[Any, tuple[Any, ..
     """Each signal's provider as otel-autoguard's configuration left it, and still is."""
     now = {signal: (Provider(), ("its processor",)) for signal in SIGNALS}
     monkeypatch.setattr(_otel, "pipelines", lambda: now)
-    monkeypatch.setattr(_otel, "providers", lambda: {s: p for s, (p, _) in now.items()})
     monkeypatch.setattr(_collector, "_down", None)
     monkeypatch.setattr(_collector, "_ours", dict(now))
     monkeypatch.setattr(_collector, "_collectors", ())
