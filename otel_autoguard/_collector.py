@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import socket
 from typing import Any
 
 from . import _boundary, _otel
@@ -83,6 +82,10 @@ def _refusing(addresses: set[tuple[str, int]]) -> set[tuple[str, int]]:
 
 
 def _refuses(address: tuple[str, int]) -> bool:
+    # Imported here: this module loads in every process the hook activates (pip and
+    # pytest included), and only an exiting serving process needs a socket.
+    import socket
+
     try:
         with socket.create_connection(address, timeout=PROBE_TIMEOUT):
             return False
