@@ -102,9 +102,38 @@ DJANGO_TOOLS = frozenset(
 )
 
 
+# Celery and RQ commands that never run a task: they inspect, control or clean up.
+CELERY_TOOLS = frozenset(
+    {
+        "inspect",
+        "status",
+        "purge",
+        "shell",
+        "events",
+        "call",
+        "result",
+        "control",
+        "report",
+        "list",
+        "upgrade",
+        "migrate",
+        "graph",
+        "amqp",
+        "multi",
+        "logtool",
+        "help",
+        None,
+    }
+)
+RQ_TOOLS = frozenset({"info", "empty", "requeue", "suspend", "resume", None})
+
 _OPTS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
 _FLASK_OPTS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
 _DJANGO_OPTS_WITH_VALUE = frozenset({"--settings", "--pythonpath", "-v", "--verbosity"})
+_CELERY_OPTS_WITH_VALUE = frozenset(
+    {"-A", "--app", "-b", "--broker", "--result-backend", "--loader", "--config", "--workdir"}
+)
+_RQ_OPTS_WITH_VALUE = frozenset({"-u", "--url", "-c", "--config", "-P", "--path"})
 
 
 class _Program(NamedTuple):
@@ -207,6 +236,25 @@ def _multiprocessing(
     return None
 
 
+def task_tool(program_name: str, args: Sequence[str]) -> Decision | None:
+    """``celery inspect``, ``rq info`` and the like: Celery and RQ commands that run no task.
+
+    ``program_name``: the program's name as :func:`detect_role` reads it (``celery``,
+    ``rq``); ``args``: its arguments. ``None`` for anything else, which is decided as
+    any other process (``celery worker`` and ``celery beat``, ``rq worker``: their
+    hooks settle the role).
+    """
+    if program_name == "celery":
+        command = _command(args, _CELERY_OPTS_WITH_VALUE)
+        if command in CELERY_TOOLS:
+            return Decision(Role.SKIP, f"celery {command or '(no command)'} runs no task")
+    elif program_name == "rq":
+        command = _command(args, _RQ_OPTS_WITH_VALUE)
+        if command in RQ_TOOLS:
+            return Decision(Role.SKIP, f"rq {command or '(no command)'} runs no job")
+    return None
+
+
 def detect_role(  # noqa: PLR0911 - one return per rule reads best
     environ: Mapping[str, str],
     argv: Sequence[str],
@@ -245,6 +293,9 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
     tool = _tool_name(program)
     if tool in TOOLS:
         return Decision(Role.SKIP, f"{tool} never serves requests")
+    task = task_tool(tool, program.args)
+    if task is not None:
+        return task
     if tool == "flask":
         command = _command(program.args, _FLASK_OPTS_WITH_VALUE)
         if command in FLASK_TOOLS:
