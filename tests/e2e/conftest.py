@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.procs import APPS, Proc, Venv, build_wheel, make_venv, run
 from tests.support.receiver import Receiver
+from tests.support.redis import RedisServer
 
 # The apps run inside their own venvs; test_in_app.py is run there by a test.
 collect_ignore = ["apps"]
@@ -143,3 +144,48 @@ def procs(tmp_path: Path) -> Iterator[list[Proc]]:
     yield started
     for proc in started:
         proc.stop()
+
+
+# Task queues: Celery and RQ with Redis as the broker (tests/support/redis.py).
+TASK_PACKAGES = ("celery", "redis", "rq", "django")
+
+
+@pytest.fixture(scope="session")
+def tasks_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
+    """One 3.11 venv with Celery and RQ, installed as users do: ``otel-autoguard[celery,rq]``."""
+    python = _pyenv_python("3.11")
+    venv = make_venv(tmp_path_factory.mktemp("venv-tasks"), python, wheel, *APP_EXTRAS)
+    version = run(
+        [
+            venv.python,
+            "-c",
+            "import importlib.metadata as m; print(m.version('opentelemetry-instrumentation'))",
+        ]
+    ).stdout.strip()
+    run(
+        [
+            venv.python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            f"{wheel}[celery,rq,django]",
+            f"opentelemetry-instrumentation=={version}",
+            *TASK_PACKAGES,
+        ]
+    )
+    return venv
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis emptied for this test."""
+    redis_server.flush()
+    return redis_server.url

@@ -1,0 +1,193 @@
+"""Celery with a real Redis: the prefork main process stays idle; each pool process is
+configured after its fork and flushes before billiard's ``os._exit``."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.checks import HOLD, NO_SDK
+from tests.support.procs import Proc, Venv, base_env, otel_env, run
+from tests.support.receiver import Receiver, Span
+
+CONSUMER = 5  # Span.SpanKind.SPAN_KIND_CONSUMER
+PRODUCER = 4
+MAIN = (
+    "role=supervisor reason='Celery worker main process (prefork pool): forks the pool "
+    "processes, runs no task' action=idle; its workers configure after fork"
+)
+POOL_PROCESS = "reason='Celery pool process started: runs the tasks' action=configured"
+ENDING = "ending with os._exit: flushed tracer=TracerProvider meter=MeterProvider"
+QUIET = ("--without-gossip", "--without-mingle", "--without-heartbeat")
+
+
+def task_spans(receiver: Receiver, name: str = "run/tasks.hello") -> list[Span]:
+    return [s for s in list(receiver.data.spans) if s.kind == CONSUMER and s.name == name]
+
+
+def worker(
+    procs: list[Proc],
+    venv: Venv,
+    app: Path,
+    receiver: Receiver,
+    broker: str,
+    *args: str,
+    **env: str,
+) -> Proc:
+    cmd = [venv.bin("celery"), "-A", "tasks", "worker", "--loglevel", "INFO", *QUIET, *args]
+    proc = Proc(cmd, app, otel_env(receiver.endpoint, CELERY_BROKER=broker, **env), app / "w.log")
+    procs.append(proc)
+    proc.wait_until(lambda: " ready." in proc.output(), "the worker to be ready")
+    return proc
+
+
+def send(venv: Venv, app: Path, broker: str, n: int) -> Counter[int]:
+    """Send ``n`` tasks from a client without OpenTelemetry; tasks run per pid."""
+    out = run([venv.python, "send.py", str(n)], cwd=app, env=base_env(CELERY_BROKER=broker))
+    return Counter(int(pid) for pid in out.stdout.split())
+
+
+def assert_exact(receiver: Receiver, ran: Counter[int]) -> list[Span]:
+    """Each task exactly one span, exported once, by the process that ran it."""
+    spans = task_spans(receiver)
+    assert len(spans) == sum(ran.values())
+    assert len({s.span_id for s in spans}) == len(spans), "duplicate spans"
+    assert Counter(s.pid for s in spans) == ran
+    assert len({s.instance for s in spans}) == len(ran), "one identity per process"
+    return spans
+
+
+def assert_idle_main(proc: Proc, receiver: Receiver) -> None:
+    assert (proc.pid, MAIN) in proc.debug()
+    assert proc.pid not in proc.configured_pids()
+    assert proc.exit_line(proc.pid) == f"exit role=supervisor {NO_SDK}"
+    assert proc.pid not in {s.pid for s in receiver.data.spans}
+    assert proc.pid not in {r.get("process.pid") for r in receiver.data.metric_resources}
+
+
+@pytest.fixture
+def app(app_dir: Path) -> Path:
+    return app_dir / "celery_app"
+
+
+@dataclass(frozen=True)
+class Setup:
+    venv: Venv
+    app: Path
+    broker: str
+
+
+@pytest.fixture
+def setup(tasks_venv: Venv, app: Path, redis_url: str) -> Setup:
+    return Setup(tasks_venv, app, redis_url)
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_prefork_main_idle_pool_processes_configured(
+    procs: list[Proc], setup: Setup, receiver: Receiver, stop: str
+) -> None:
+    tasks_venv, app, redis_url = setup.venv, setup.app, setup.broker
+    proc = worker(procs, tasks_venv, app, receiver, redis_url, "-c", "2", **HOLD)
+    children = proc.wait_configured(2)
+    ran = send(tasks_venv, app, redis_url, 6)
+    assert task_spans(receiver) == [], "exported before the stop"
+    # SIGTERM to the main process (warm shutdown by a service manager); SIGINT to
+    # the group (Ctrl-C in a terminal).
+    proc.signal(signal.Signals[stop], group=stop == "SIGINT")
+    # Celery's own exit status: 1 after a warm shutdown by Ctrl-C.
+    assert proc.wait() == (1 if stop == "SIGINT" else 0)
+    assert set(ran) <= set(children)
+    assert len(children) == len(set(children)) == 2
+    assert_exact(receiver, ran)
+    assert_idle_main(proc, receiver)
+    for child in children:
+        assert (child, ENDING + " logger=LoggerProvider") in proc.debug()
+    metric_pids = {r.get("process.pid") for r in receiver.data.metric_resources}
+    assert metric_pids == set(children)
+
+
+def test_max_tasks_per_child_recycles_without_loss(
+    procs: list[Proc], tasks_venv: Venv, app: Path, receiver: Receiver, redis_url: str
+) -> None:
+    proc = worker(
+        procs, tasks_venv, app, receiver, redis_url, "-c", "1", "--max-tasks-per-child", "2", **HOLD
+    )
+    ran: Counter[int] = Counter()
+    for i in range(3):
+        proc.wait_configured(i + 1)
+        ran += send(tasks_venv, app, redis_url, 2)
+    assert len(ran) == 3 and set(ran.values()) == {2}
+    # Each recycled process flushed before it left, long before the stop.
+    proc.wait_until(lambda: len(task_spans(receiver)) == 6, "the recycled processes' spans")
+    configured = proc.wait_configured(4)  # the one started after the third left
+    proc.signal(signal.SIGTERM, group=False)
+    assert proc.wait() == 0
+    assert_exact(receiver, ran)
+    assert_idle_main(proc, receiver)
+    assert len(configured) == len(set(configured)) == 4
+    for child in configured:
+        assert (child, ENDING + " logger=LoggerProvider") in proc.debug()
+
+
+def test_warm_shutdown_with_a_slow_collector_exports_everything(
+    procs: list[Proc], tasks_venv: Venv, app: Path, redis_url: str
+) -> None:
+    slow = Receiver(delay=1.0).start()
+    try:
+        proc = worker(procs, tasks_venv, app, slow, redis_url, "-c", "2", **HOLD)
+        proc.wait_configured(2)
+        ran = send(tasks_venv, app, redis_url, 6)
+        proc.signal(signal.SIGTERM, group=False)
+        assert proc.wait() == 0
+        assert_exact(slow, ran)
+        assert_idle_main(proc, slow)
+    finally:
+        slow.stop()
+
+
+@pytest.mark.parametrize("pool", ["solo", "threads"])
+def test_in_process_pools_configure_the_main_process(
+    procs: list[Proc], setup: Setup, receiver: Receiver, pool: str
+) -> None:
+    tasks_venv, app, redis_url = setup.venv, setup.app, setup.broker
+    proc = worker(procs, tasks_venv, app, receiver, redis_url, "--pool", pool, "-c", "2", **HOLD)
+    assert proc.wait_configured(1) == [proc.pid]
+    reason = f"reason='Celery worker ({pool} pool): runs the tasks in this process'"
+    assert (proc.pid, f"role=serve {reason} action=configured (configurator 'configurator')") in (
+        proc.debug()
+    )
+    ran = send(tasks_venv, app, redis_url, 5)
+    assert set(ran) == {proc.pid}
+    proc.signal(signal.SIGTERM, group=False)
+    assert proc.wait() == 0
+    assert_exact(receiver, ran)
+    assert proc.exit_line(proc.pid).startswith(
+        "exit role=serve tracer=TracerProvider meter=MeterProvider logger=LoggerProvider"
+    )
+    assert proc.configured_pids() == [proc.pid]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["inspect", "ping", "--timeout", "0.5"],
+        ["status", "--timeout", "0.5"],
+        ["purge", "-f"],
+        ["report"],
+    ],
+)
+def test_tools_are_left_alone(
+    tasks_venv: Venv, app: Path, receiver: Receiver, redis_url: str, command: list[str]
+) -> None:
+    env = otel_env(receiver.endpoint, CELERY_BROKER=redis_url)
+    cmd = [tasks_venv.bin("celery"), "-A", "tasks", *command]
+    result = subprocess.run(cmd, cwd=app, env=env, capture_output=True, text=True, check=False)
+    out = result.stdout + result.stderr
+    assert f"role=skip reason='celery {command[0]} runs no task' action=none" in out, out
+    assert "action=configured" not in out and "action=instrumented" not in out
+    assert receiver.data.requests == {}
