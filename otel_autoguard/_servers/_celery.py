@@ -101,8 +101,10 @@ def _beat_init(_sender: Any) -> None:
     _lifecycle.serving("Celery beat started: publishes the scheduled tasks")
 
 
-def process_ending(settings: Settings) -> None:
+def process_ending(settings: Settings, skip: frozenset[str] = frozenset()) -> None:
     """This process is about to ``os._exit``: flush spans, then metrics and logs, now.
+
+    ``skip``: signals not to flush (``metrics`` in an RQ work horse).
 
     The all-signals form of ``_lifecycle.request_process_ending`` (proposed there
     as ``process_ending``): a Celery pool process is a worker's instance of its
@@ -113,7 +115,8 @@ def process_ending(settings: Settings) -> None:
     with _boundary.guard(settings, "flushing telemetry before the process ends"):
         # A stop signal now would only cut the flush short.
         _graceful.hold_stop_signals()
-        skip = _collector.down(settings, say=False)
+        kept = f" except {','.join(sorted(skip))}" if skip else ""
+        skip |= _collector.down(settings, say=False)
         flusher = threading.Thread(
             target=_otel.flush_all,
             args=(settings.stop_timeout, skip),
@@ -124,6 +127,6 @@ def process_ending(settings: Settings) -> None:
         flusher.join(settings.stop_timeout)
         _boundary.debug(
             settings,
-            f"ending with os._exit: flushed{' (timed out)' if flusher.is_alive() else ''} "
+            f"ending with os._exit: flushed{kept}{' (timed out)' if flusher.is_alive() else ''} "
             f"{_otel.sdk_state()}",
         )
