@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.checks import HOLD, NO_SDK
-from tests.support.procs import Proc, Venv, base_env, otel_env, run
+from tests.support.procs import Proc, Venv, base_env, free_port, get, otel_env, run, serve
 from tests.support.receiver import Receiver, Span
 
 CONSUMER = 5  # Span.SpanKind.SPAN_KIND_CONSUMER
@@ -191,3 +191,54 @@ def test_tools_are_left_alone(
     assert f"role=skip reason='celery {command[0]} runs no task' action=none" in out, out
     assert "action=configured" not in out and "action=instrumented" not in out
     assert receiver.data.requests == {}
+
+
+def test_a_task_sent_from_a_flask_request_continues_its_trace(
+    procs: list[Proc], setup: Setup, receiver: Receiver
+) -> None:
+    proc = worker(procs, setup.venv, setup.app, receiver, setup.broker, "-c", "1")
+    (child,) = proc.wait_configured(1)
+    port = free_port()
+    cmd = [setup.venv.bin("flask"), "--app", "web", "run", "--port", str(port)]
+    env = otel_env(receiver.endpoint, CELERY_BROKER=setup.broker)
+    web = serve(procs, cmd, setup.app, env=env, port=port, name="flask")
+    task_id = get(port)
+    (request,) = receiver.wait_for_server_spans(1)
+    proc.wait_until(lambda: task_spans(receiver), "the task's span")
+    (run_span,) = task_spans(receiver)
+    publish = [s for s in list(receiver.data.spans) if s.kind == PRODUCER]
+    assert [s.name for s in publish] == ["apply_async/tasks.hello"]
+    # One trace: request -> publish (in the web server) -> run (in the pool process).
+    assert request.pid == publish[0].pid == web.configured_pids()[0]
+    assert run_span.pid == child
+    assert request.trace_id == publish[0].trace_id == run_span.trace_id
+    assert publish[0].parent_span_id == request.span_id
+    assert run_span.parent_span_id == publish[0].span_id
+    assert run_span.attributes.get("celery.task_name") == "tasks.hello"
+    assert task_id
+
+
+def test_beat_is_configured_and_exports_its_publish_spans(
+    procs: list[Proc], setup: Setup, receiver: Receiver
+) -> None:
+    schedule = setup.app / "beat-schedule"
+    cmd = [setup.venv.bin("celery"), "-A", "tasks", "beat", "--loglevel", "INFO"]
+    cmd += ["--schedule", str(schedule)]
+    env = otel_env(receiver.endpoint, CELERY_BROKER=setup.broker, **HOLD)
+    proc = Proc(cmd, setup.app, env, setup.app / "beat.log")
+    procs.append(proc)
+    assert proc.wait_configured(1) == [proc.pid]
+    reason = "reason='Celery beat started: publishes the scheduled tasks'"
+    assert (proc.pid, f"role=serve {reason} action=configured (configurator 'configurator')") in (
+        proc.debug()
+    )
+    sent = lambda: proc.output().count("Scheduler: Sending due task tick (tasks.tick)")  # noqa: E731
+    proc.wait_until(lambda: sent() >= 3, "three scheduled sends")
+    proc.signal(signal.SIGTERM, group=False)
+    assert proc.wait() == 0
+    publish = [s for s in list(receiver.data.spans) if s.kind == PRODUCER]
+    assert len(publish) == sent() >= 3
+    assert {s.name for s in publish} == {"apply_async/tasks.tick"}
+    assert {s.pid for s in publish} == {proc.pid}
+    assert len({s.span_id for s in publish}) == len(publish)
+    assert proc.exit_line(proc.pid).startswith("exit role=serve tracer=TracerProvider")
