@@ -242,3 +242,25 @@ def test_beat_is_configured_and_exports_its_publish_spans(
     assert {s.pid for s in publish} == {proc.pid}
     assert len({s.span_id for s in publish}) == len(publish)
     assert proc.exit_line(proc.pid).startswith("exit role=serve tracer=TracerProvider")
+
+
+def test_a_django_project_worker_main_idle_pool_processes_configured(
+    procs: list[Proc], setup: Setup, receiver: Receiver
+) -> None:
+    app = setup.app.parent / "celery_django"
+    cmd = [setup.venv.bin("celery"), "-A", "proj", "worker", "--loglevel", "INFO", *QUIET]
+    env = otel_env(receiver.endpoint, CELERY_BROKER=setup.broker, **HOLD)
+    proc = Proc([*cmd, "-c", "2"], app, env, app / "w.log")
+    procs.append(proc)
+    proc.wait_until(lambda: " ready." in proc.output(), "the worker to be ready")
+    children = proc.wait_configured(2)
+    client_env = base_env(CELERY_BROKER=setup.broker, DJANGO_SETTINGS_MODULE="proj.settings")
+    out = run([setup.venv.python, "send.py", "4"], cwd=app, env=client_env)
+    ran = Counter(int(pid) for pid in out.stdout.split())
+    proc.signal(signal.SIGTERM, group=False)
+    assert proc.wait() == 0
+    assert set(ran) <= set(children)
+    spans = task_spans(receiver, "run/shop.tasks.hello")
+    assert Counter(s.pid for s in spans) == ran
+    assert len({s.span_id for s in spans}) == sum(ran.values())
+    assert_idle_main(proc, receiver)
