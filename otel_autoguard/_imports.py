@@ -15,10 +15,12 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any, Callable
 
+from ._forks import Lock
+
 Callback = Callable[[ModuleType], None]
 
 _callbacks: dict[str, list[Callback]] = {}
-_lock = threading.RLock()
+_lock = Lock(reentrant=True)
 _local = threading.local()
 
 
@@ -36,6 +38,13 @@ def when_imported(name: str, callback: Callback) -> None:
 def _install() -> None:
     if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
+
+
+def uninstall() -> None:
+    """Forget every pending callback and take the finder out (for tests)."""
+    with _lock:
+        _callbacks.clear()
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _Finder)]
 
 
 class _Finder:

@@ -38,6 +38,8 @@ class Role(str, enum.Enum):
 class Decision(NamedTuple):
     role: Role
     reason: str
+    launcher: str = "python"
+    """What started the interpreter: ``python`` or ``uwsgi`` (embedded; its own argv)."""
 
 
 # Programs that never serve requests, by module or script name.
@@ -103,17 +105,17 @@ DJANGO_TOOLS = frozenset(
 
 
 _OPTS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
-_FLASK_OPTS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
-_DJANGO_OPTS_WITH_VALUE = frozenset({"--settings", "--pythonpath", "-v", "--verbosity"})
+FLASK_OPTS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
+DJANGO_OPTS_WITH_VALUE = frozenset({"--settings", "--pythonpath", "-v", "--verbosity"})
 
 
-class _Program(NamedTuple):
+class Program(NamedTuple):
     kind: str  # "module", "script", "command" or "interactive"
     name: str  # module name, script base name, or the -c code
     args: tuple[str, ...]
 
 
-def _parse_interpreter_argv(argv: Sequence[str]) -> _Program:
+def parse_interpreter_argv(argv: Sequence[str]) -> Program:
     """Split ``sys.orig_argv`` into what Python runs and that program's arguments."""
     i = 1
     while i < len(argv):
@@ -121,16 +123,16 @@ def _parse_interpreter_argv(argv: Sequence[str]) -> _Program:
         if arg in ("-m", "-c"):
             kind = "module" if arg == "-m" else "command"
             name = argv[i + 1] if i + 1 < len(argv) else ""
-            return _Program(kind, name, tuple(argv[i + 2 :]))
+            return Program(kind, name, tuple(argv[i + 2 :]))
         if arg.startswith(("-m", "-c")) and not arg.startswith("--"):
             kind = "module" if arg[1] == "m" else "command"
-            return _Program(kind, arg[2:], tuple(argv[i + 1 :]))
+            return Program(kind, arg[2:], tuple(argv[i + 1 :]))
         if arg == "-" or not arg.startswith("-"):
-            return _Program("script", _script_name(arg), tuple(argv[i + 1 :]))
+            return Program("script", _script_name(arg), tuple(argv[i + 1 :]))
         if arg in _OPTS_WITH_VALUE:
             i += 1
         i += 1
-    return _Program("interactive", "", ())
+    return Program("interactive", "", ())
 
 
 def _script_name(path: str) -> str:
@@ -143,13 +145,13 @@ def _script_name(path: str) -> str:
     return name
 
 
-def _tool_name(program: _Program) -> str:
+def tool_name(program: Program) -> str:
     name = program.name.split(".")[0] if program.kind == "module" else program.name
     # pip3, pip3.11, pytest-3: the version suffix does not change what it is.
     return name.rstrip("0123456789.-") or name
 
 
-def _command(args: Sequence[str], opts_with_value: frozenset[str] = frozenset()) -> str | None:
+def first_command(args: Sequence[str], opts_with_value: frozenset[str] = frozenset()) -> str | None:
     """The first argument that is not an option (a CLI's subcommand)."""
     i = 0
     while i < len(args):
@@ -189,7 +191,7 @@ def is_uwsgi(argv: Sequence[str]) -> bool:
 
 
 def _multiprocessing(
-    environ: Mapping[str, str], program: _Program, parent_argv: Sequence[str] | None
+    environ: Mapping[str, str], program: Program, parent_argv: Sequence[str] | None
 ) -> Decision | None:
     if "--multiprocessing-fork" in program.args:
         if parent_argv:
@@ -233,27 +235,29 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
 
     if is_uwsgi(argv):
         return Decision(
-            Role.DEFER, "uWSGI: its workers are configured after fork, its master never"
+            Role.DEFER,
+            "uWSGI: its workers are configured after fork, its master never",
+            launcher="uwsgi",
         )
 
-    program = _parse_interpreter_argv(argv)
+    program = parse_interpreter_argv(argv)
     helper = _multiprocessing(environ, program, parent_argv)
     if helper is not None:
         return helper
     if program.kind == "interactive":
         return Decision(Role.SKIP, "no program given (interactive, or read from stdin)")
-    tool = _tool_name(program)
+    tool = tool_name(program)
     if tool in TOOLS:
         return Decision(Role.SKIP, f"{tool} never serves requests")
     if tool == "flask":
-        command = _command(program.args, _FLASK_OPTS_WITH_VALUE)
+        command = first_command(program.args, FLASK_OPTS_WITH_VALUE)
         if command in FLASK_TOOLS:
             return Decision(Role.SKIP, f"flask {command or '(no command)'} does not serve requests")
         return Decision(
             Role.DEFER, f"flask {command}: serving is settled when a server starts in this process"
         )
     if tool in ("manage", "django-admin", "django"):
-        command = _command(program.args, _DJANGO_OPTS_WITH_VALUE)
+        command = first_command(program.args, DJANGO_OPTS_WITH_VALUE)
         if command in DJANGO_TOOLS:
             return Decision(
                 Role.SKIP, f"{tool} {command or '(no command)'} does not serve requests"

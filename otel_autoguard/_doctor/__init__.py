@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import __version__
-from .._settings import Settings, exec_environ, load_doctor_env, load_settings
+from .._instrument_cli import is_its_directory
+from .._settings import Settings, load_settings
+from .._settings._doctor import DoctorEnv, exec_environ, load_doctor_env
 from . import _check, _collect, _conflicts, _render
-from ._env import DoctorEnv
 from ._model import ERROR, Export, Facts
 from ._role import role
 
@@ -56,7 +57,7 @@ def started_with(environ: Mapping[str, str]) -> Mapping[str, str] | None:
     in this process. The processes otel-autoguard takes on never run it. None when it
     did not run here, or the starting environment cannot be read.
     """
-    if not _conflicts.is_instrument_dir(os.path.dirname(_collect.sitecustomize()[0] or "")):
+    if not is_its_directory(os.path.dirname(_collect.sitecustomize()[0] or "")):
         return None
     given = exec_environ()
     if given is None:

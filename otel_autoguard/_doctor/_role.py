@@ -16,19 +16,20 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._instrument_cli import _DIR as OTEL_INSTRUMENT_DIR
+from .._instrument_cli import DIRECTORY as OTEL_INSTRUMENT_DIR
+from .._instrument_cli import is_its_directory
 from .._roles import (
-    _DJANGO_OPTS_WITH_VALUE,
-    _FLASK_OPTS_WITH_VALUE,
+    DJANGO_OPTS_WITH_VALUE,
+    FLASK_OPTS_WITH_VALUE,
     Role,
-    _command,
-    _parse_interpreter_argv,
-    _tool_name,
     detect_role,
+    first_command,
     is_uwsgi,
+    parse_interpreter_argv,
+    tool_name,
 )
 from .._settings import Settings
-from ._env import DoctorEnv
+from .._settings._doctor import DoctorEnv
 
 _PYTHON = re.compile(r"python[0-9.]*w?")
 
@@ -68,17 +69,17 @@ def then(argv: Sequence[str]) -> str:
     """What happens later in a ``defer`` process started with ``argv``."""
     if is_uwsgi(argv):
         return _SERVERS["uwsgi"]
-    program = _parse_interpreter_argv(argv)
-    tool = _tool_name(program)
+    program = parse_interpreter_argv(argv)
+    tool = tool_name(program)
     if tool in _SERVERS:
         return _SERVERS[tool]
-    if tool == "flask" and _command(program.args, _FLASK_OPTS_WITH_VALUE) == "run":
+    if tool == "flask" and first_command(program.args, FLASK_OPTS_WITH_VALUE) == "run":
         return (
             "with the reloader (--debug, --reload) this process becomes `reloader-parent` "
             f"(idle) and {_RELOADER_CHILD}; without it, `serve` when Werkzeug's server starts"
         )
     django = tool in ("manage", "django-admin")
-    if django and _command(program.args, _DJANGO_OPTS_WITH_VALUE) == "runserver":
+    if django and first_command(program.args, DJANGO_OPTS_WITH_VALUE) == "runserver":
         return (
             "with the autoreloader (the default) this process becomes `reloader-parent` "
             f"(idle) and {_RELOADER_CHILD}; with --noreload, `serve` when runserver starts "
@@ -108,7 +109,7 @@ def launched_by_opentelemetry_instrument(
 def under_opentelemetry_instrument(environ: Mapping[str, str]) -> bool:
     """Its sitecustomize directory is on ``PYTHONPATH`` (then on every child's ``sys.path``)."""
     entries = environ.get("PYTHONPATH", "").split(os.pathsep)
-    return any(e.rstrip(os.sep).endswith(OTEL_INSTRUMENT_DIR) for e in entries if e)
+    return any(is_its_directory(e) for e in entries if e)
 
 
 def role(

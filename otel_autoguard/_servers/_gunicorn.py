@@ -10,32 +10,28 @@ SDK's exit handlers flush what it holds.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from .. import _lifecycle
+from .._events import Context
 from .._imports import when_imported
-from .._settings import Settings
-from ._patch import guarded, patch_method
+from .._patching import guarded, patch_method
 
 
-def install(settings: Settings) -> None:
-    when_imported("gunicorn.arbiter", guarded(settings, "gunicorn.arbiter", _patch_arbiter))
-    when_imported(
-        "gunicorn.workers.base", guarded(settings, "gunicorn.workers.base", _patch_worker)
-    )
+def install(ctx: Context) -> None:
+    arbiter = functools.partial(_patch_arbiter, ctx)
+    when_imported("gunicorn.arbiter", guarded(ctx.settings, "gunicorn.arbiter", arbiter))
+    worker = functools.partial(_patch_worker, ctx)
+    when_imported("gunicorn.workers.base", guarded(ctx.settings, "gunicorn.workers.base", worker))
 
 
-def _patch_arbiter(module: Any) -> None:
-    patch_method(
-        module.Arbiter,
-        "run",
-        lambda: _lifecycle.supervising("gunicorn arbiter: forks the workers, serves nothing"),
-    )
+def _patch_arbiter(ctx: Context, module: Any) -> None:
+    reason = "gunicorn arbiter: forks the workers, serves nothing"
+    patch_method(module.Arbiter, "run", lambda: ctx.events.supervising(reason))
 
 
-def _patch_worker(module: Any) -> None:
+def _patch_worker(ctx: Context, module: Any) -> None:
     # Every worker class (sync, gthread, gevent, uvicorn's) ends its own
     # init_process with this one.
-    patch_method(
-        module.Worker, "init_process", lambda: _lifecycle.serving("gunicorn worker starting")
-    )
+    serving = "gunicorn worker starting"
+    patch_method(module.Worker, "init_process", lambda: ctx.events.serving(serving))

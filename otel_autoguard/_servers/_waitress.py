@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from .. import _lifecycle
+from .._events import Context
 from .._imports import when_imported
-from .._settings import Settings
-from ._patch import guarded, patch_method
+from .._patching import guarded, patch_method
 
 
-def install(settings: Settings) -> None:
-    when_imported("waitress.server", guarded(settings, "waitress.server", _patch_server))
+def install(ctx: Context) -> None:
+    patch = functools.partial(_patch_server, ctx)
+    when_imported("waitress.server", guarded(ctx.settings, "waitress.server", patch))
 
 
-def _patch_server(module: Any) -> None:
+def _patch_server(ctx: Context, module: Any) -> None:
     for name in ("BaseWSGIServer", "MultiSocketServer"):
         server = getattr(module, name, None)
         if server is not None:
-            patch_method(server, "run", lambda: _lifecycle.serving("waitress server starting"))
+            patch_method(server, "run", lambda: ctx.events.serving("waitress server starting"))

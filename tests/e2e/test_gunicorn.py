@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.checks import HOLD, NO_SDK, one_span_per_request
+from tests.support.checks import HOLD, NO_SDK, NO_SDK_HELD, one_span_per_request
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, serve
 from tests.support.receiver import Receiver
 
 N = 6
-ARBITER = "role=supervisor reason='gunicorn arbiter: forks the workers, serves nothing'"
+ARBITER_START = "gunicorn: role unknown at start; the SDK is configured only if this process serves"
+ARBITER = ("supervisor", "gunicorn arbiter: forks the workers, serves nothing", "idle")
 
 
 def start(
@@ -38,7 +39,8 @@ def assert_exact(proc: Proc, receiver: Receiver, answered: Counter[int]) -> None
     assert len(workers) == len(set(workers)), "a worker configured twice"
     assert set(answered) <= set(workers)
     assert proc.pid not in workers
-    assert (proc.pid, f"{ARBITER} action=idle; its workers configure after fork") in proc.debug()
+    assert proc.decided(proc.pid) == [("defer", ARBITER_START, "instrumented"), ARBITER]
+    assert proc.exited(proc.pid) == {"role": "supervisor", **NO_SDK_HELD}
     assert proc.exit_line(proc.pid) == f"exit role=supervisor {NO_SDK}"
     assert proc.pid not in {s.pid for s in receiver.data.spans}
     metric_pids = {r.get("process.pid") for r in receiver.data.metric_resources}

@@ -1,6 +1,6 @@
 """The application sets up OpenTelemetry itself: each span exported once, one warning.
 
-The rule is in the README ("When the application sets up OpenTelemetry itself").
+The rule is in docs/manual-setup.md ("When the application sets up OpenTelemetry itself").
 Each case runs a real app from tests/e2e/apps (manual.py, manual_factory.py)
 that sets up tracing the way users do, counts server spans by span id at the
 real receiver, reads the one ``otel-autoguard:`` warning and the file:line it

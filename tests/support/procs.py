@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "tests" / "e2e" / "apps"
@@ -98,6 +100,15 @@ class Proc:
     def __init__(self, cmd: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> None:
         self.cmd = list(cmd)
         self.log = log
+        env = dict(env)
+        if env.get("OTEL_AUTOGUARD_DEBUG") == "true":
+            # Every process of the group records its decisions as fields, too.
+            env.setdefault("OTEL_AUTOGUARD_DECISION_LOG", str(log.with_suffix(".decisions.jsonl")))
+        self.decision_log = (
+            Path(env["OTEL_AUTOGUARD_DECISION_LOG"])
+            if ("OTEL_AUTOGUARD_DECISION_LOG" in env)
+            else None
+        )
         self._out = open(log, "wb")  # noqa: SIM115 - closed in wait()
         self.popen = subprocess.Popen(
             [sys.executable, "-S", "-E", "-c", _TRAMPOLINE, *cmd],
@@ -125,7 +136,27 @@ class Proc:
                 found.append((int(m.group(1)), m.group(2)))
         return found
 
+    def records(self, kind: str = "decision") -> list[dict[str, Any]]:
+        """What each process recorded (``OTEL_AUTOGUARD_DECISION_LOG``), in order."""
+        assert self.decision_log is not None, "this process group records no decisions"
+        if not self.decision_log.exists():
+            return []
+        lines = self.decision_log.read_text().splitlines()
+        return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+    def decided(self, pid: int) -> list[tuple[str, str, str]]:
+        """(role, reason, action) of each decision process ``pid`` took."""
+        return [(r["role"], r["reason"], r["action"]) for r in self.records() if r["pid"] == pid]
+
+    def exited(self, pid: int) -> dict[str, Any]:
+        """What process ``pid`` held when it ended: role, providers, threads."""
+        found = [r for r in self.records("exit") if r["pid"] == pid]
+        assert len(found) == 1, f"expected one exit record for pid {pid}:\n{self.output()}"
+        return {key: found[0][key] for key in ("role", "providers", "threads")}
+
     def configured_pids(self) -> list[int]:
+        if self.decision_log is not None:
+            return [r["pid"] for r in self.records() if r["action"] == "configured"]
         return [pid for pid, text in self.debug() if "action=configured" in text]
 
     def exit_line(self, pid: int) -> str:

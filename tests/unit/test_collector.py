@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from otel_autoguard import _collector, _otel, load_settings
-from otel_autoguard._settings import Collector, collectors
+from otel_autoguard import _otel_log, _providers, load_settings
+from otel_autoguard._process import Process
+from otel_autoguard._settings._collectors import Collector, collectors
 
 E = "OTEL_EXPORTER_OTLP"
 ALL_OTLP = {
@@ -28,8 +30,12 @@ CASES: list[tuple[dict[str, str], list[tuple[str, str, str, str, int]]]] = [
      [("traces", "http://localhost:4317", "the default", "localhost", 4317)]),
     ({"OTEL_TRACES_EXPORTER": "otlp_proto_http"},
      [("traces", "http://localhost:4318", "the default", "localhost", 4318)]),
-    # A protocol variable decides over the exporter's name.
+    # An exporter that names its protocol keeps it, whatever a protocol variable says
+    # (the SDK warns of the conflict and uses the name; one rule with the doctor's).
     ({"OTEL_TRACES_EXPORTER": "otlp_proto_grpc", f"{E}_TRACES_PROTOCOL": "http/protobuf"},
+     [("traces", "http://localhost:4317", "the default", "localhost", 4317)]),
+    # `otlp` follows the protocol variable.
+    ({"OTEL_TRACES_EXPORTER": "otlp", f"{E}_TRACES_PROTOCOL": "http/protobuf"},
      [("traces", "http://localhost:4318", "the default", "localhost", 4318)]),
     ({**HTTP, f"{E}_ENDPOINT": "https://otel.example:4443"}, [
         (s, "https://otel.example:4443", f"{E}_ENDPOINT", "otel.example", 4443)
@@ -80,9 +86,10 @@ def listening_port() -> Iterator[int]:
 class Provider:
     def __init__(self) -> None:
         self.flushed = False
+        self.shut_down = False
 
     def shutdown(self) -> None:
-        raise AssertionError("not called here")
+        self.shut_down = True
 
     def force_flush(self, timeout_millis: int) -> bool:
         self.flushed = True
@@ -90,17 +97,24 @@ class Provider:
 
 
 SIGNALS = ("traces", "metrics", "logs")
+SETTINGS = load_settings({"OTEL_SERVICE_NAME": "x"})
+State = dict[str, tuple[Any, tuple[Any, ...]]]
 
 
 @pytest.fixture
-def state(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[Any, tuple[Any, ...]]]:
+def state(monkeypatch: pytest.MonkeyPatch) -> State:
     """Each signal's provider as otel-autoguard's configuration left it, and still is."""
     now = {signal: (Provider(), ("its processor",)) for signal in SIGNALS}
-    monkeypatch.setattr(_otel, "pipelines", lambda: now)
-    monkeypatch.setattr(_collector, "_down", None)
-    monkeypatch.setattr(_collector, "_ours", dict(now))
-    monkeypatch.setattr(_collector, "_collectors", ())
+    monkeypatch.setattr(_providers, "pipelines", lambda: now)
     return now
+
+
+@pytest.fixture
+def process(state: State) -> Process:
+    """A process that otel-autoguard configured (its providers: ``state``)."""
+    process = Process()
+    process.settings, process.configured, process.ours = SETTINGS, True, dict(state)
+    return process
 
 
 def at(signal: str, port: int) -> Collector:
@@ -108,75 +122,72 @@ def at(signal: str, port: int) -> Collector:
     return Collector(signal, endpoint, f"{E}_ENDPOINT", "127.0.0.1", port)
 
 
-SETTINGS = load_settings({"OTEL_SERVICE_NAME": "x"})
-
-
-@pytest.mark.usefixtures("state")
 def test_only_the_refusing_collector_is_given_up(
-    closed_port: int, listening_port: int, capsys: pytest.CaptureFixture[str]
+    process: Process, closed_port: int, listening_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _collector._collectors = (
+    process.collectors = (
         at("traces", listening_port), at("metrics", closed_port), at("logs", closed_port)
     )  # fmt: skip
-    assert _collector.down(SETTINGS) == {"metrics", "logs"}
+    assert process.refused() == {"metrics", "logs"}
     assert capsys.readouterr().err == (
         f"otel-autoguard: the collector refuses connections at http://127.0.0.1:{closed_port} "
         f"({E}_ENDPOINT: metrics, logs): what this process still holds for it is dropped at "
         "exit instead of retried until the exporter's timeout\n"
     )
-    # Asked again (the exit flush, then the exit handler): no second probe, no second line.
-    _collector._collectors = ()
-    assert _collector.down(SETTINGS) == {"metrics", "logs"}
+    # Asked again (the exit flush, then the shutdown): no second probe, no second line.
+    process.collectors = ()
+    assert process.refused() == {"metrics", "logs"}
     assert capsys.readouterr().err == ""
 
 
 def test_what_the_application_set_up_is_always_flushed(
-    state: dict[str, tuple[Any, tuple[Any, ...]]], closed_port: int
+    process: Process, state: State, closed_port: int
 ) -> None:
-    _collector._collectors = tuple(at(signal, closed_port) for signal in SIGNALS)
+    process.collectors = tuple(at(signal, closed_port) for signal in SIGNALS)
     # The application added a span processor (its own exporter, perhaps to another
     # collector) to our provider, and set its own MeterProvider before ours.
     provider, processors = state["traces"]
     state["traces"] = (provider, (*processors, "the app's processor"))
-    _collector._ours["metrics"] = (None, ())
-    assert _collector.down(SETTINGS, say=False) == {"logs"}
+    process.ours["metrics"] = (None, ())
+    assert process.refused(say=False) == {"logs"}
 
 
-@pytest.mark.usefixtures("state")
 def test_a_forked_request_process_stays_quiet(
-    closed_port: int, capsys: pytest.CaptureFixture[str]
+    process: Process, closed_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _collector._collectors = (at("traces", closed_port),)
-    assert _collector.down(SETTINGS, say=False) == {"traces"}
+    process.collectors = (at("traces", closed_port),)
+    assert process.refused(say=False) == {"traces"}
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.usefixtures("state")
-def test_a_new_process_decides_again(
-    monkeypatch: pytest.MonkeyPatch, closed_port: int, listening_port: int
+def test_a_forked_process_decides_again(
+    process: Process, closed_port: int, listening_port: int
 ) -> None:
-    _collector._collectors = (at("traces", listening_port),)
-    assert _collector.down(SETTINGS) == frozenset()
-    _collector._collectors = (at("traces", closed_port),)
-    monkeypatch.setattr(_collector.os, "getpid", lambda: -1)  # as after fork
-    assert _collector.down(SETTINGS, say=False) == {"traces"}
+    process.collectors = (at("traces", listening_port),)
+    assert process.refused() == frozenset()
+    process.collectors = (at("traces", closed_port),)
+    pid = os.fork()
+    if pid == 0:  # the fork registry has reset the decision
+        os._exit(0 if process.refused(say=False) == {"traces"} else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert process.refused() == frozenset()  # the parent keeps its own
 
 
-def test_at_exit_takes_back_the_sdk_exit_handler_of_refused_signals_only(
-    monkeypatch: pytest.MonkeyPatch,
-    state: dict[str, tuple[Any, tuple[Any, ...]]],
-    closed_port: int,
-    listening_port: int,
+def test_the_exit_plan_skips_refused_signals_in_every_step(
+    process: Process, state: State, closed_port: int, listening_port: int
 ) -> None:
-    taken_back: list[Callable[..., Any]] = []
-    monkeypatch.setattr(_collector.atexit, "unregister", taken_back.append)
-    _collector._collectors = (at("traces", closed_port), at("metrics", listening_port))
-    _collector._at_exit(SETTINGS)
+    process.collectors = (at("traces", closed_port), at("metrics", listening_port))
+    steps = [what for what, _step, _consequence in process.exit_plan()]
+    assert steps == ["flushing spans first", "shutting down the SDK", "saying what waited"]
+    process.at_exit()
     providers = [provider for provider, _ in state.values()]
-    assert taken_back == [providers[0].shutdown]
-
-    # The flush paths skip the same signals.
-    _otel.flush_all(5, _collector.down(SETTINGS))
+    # Spans (refused) are neither flushed nor shut down; metrics and logs are shut down.
+    assert [(p.flushed, p.shut_down) for p in providers] == [
+        (False, False), (False, True), (False, True)
+    ]  # fmt: skip
+    # Every other flush path skips the same signals.
+    process.flush()
     assert [p.flushed for p in providers] == [False, True, True]
 
 
@@ -201,7 +212,7 @@ GRPC_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc.exporter"
     ],
 )
 def test_the_signal_of_an_export_failure(name: str, message: str, signal: str | None) -> None:
-    assert _otel._signal_of(record(name, message)) == signal
+    assert _otel_log._signal_of(record(name, message)) == signal
 
 
 def test_one_export_failure_line_per_collector(capsys: pytest.CaptureFixture[str]) -> None:
@@ -211,7 +222,7 @@ def test_one_export_failure_line_per_collector(capsys: pytest.CaptureFixture[str
         f"{E}_METRICS_ENDPOINT": "http://b:4318/v1/metrics",
         "OTEL_SERVICE_NAME": "x",
     }
-    handler = _otel._ExportFailures(load_settings(environ), collectors(environ))
+    handler = _otel_log._ExportFailures(load_settings(environ), collectors(environ))
     metrics = record(f"{HTTP_EXPORTER}.metric_exporter", "Failed to export metrics batch: 503")
     spans = record(f"{HTTP_EXPORTER}.trace_exporter", "Failed to export spans batch: refused")
     logs = record(f"{HTTP_EXPORTER}._log_exporter", "Failed to export logs batch: refused")

@@ -12,7 +12,7 @@ from otel_autoguard import __main__ as cli
 from otel_autoguard import _doctor, load_settings
 from otel_autoguard._doctor import _check, _conflicts, _exports, _render, _role
 from otel_autoguard._doctor._model import Export, Facts, HookFile
-from otel_autoguard._settings import exec_environ, load_doctor_env, parse_headers
+from otel_autoguard._settings._doctor import exec_environ, load_doctor_env, parse_headers
 
 SITE = "/venv/lib/python3.11/site-packages"
 INSTRUMENT = f"{SITE}/opentelemetry/instrumentation/auto_instrumentation"

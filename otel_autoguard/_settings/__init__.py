@@ -8,13 +8,10 @@ plain dicts.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ._doctor._env import DoctorEnv, Sourced
+from .. import _otlp
 
 # Our own variables.
 ENABLED = "OTEL_AUTOGUARD_ENABLED"
@@ -22,6 +19,7 @@ DEBUG = "OTEL_AUTOGUARD_DEBUG"
 STRICT = "OTEL_AUTOGUARD_STRICT"
 ROLE = "OTEL_AUTOGUARD_ROLE"
 STOP_TIMEOUT = "OTEL_AUTOGUARD_STOP_TIMEOUT"
+DECISION_LOG = "OTEL_AUTOGUARD_DECISION_LOG"
 
 # Standard OpenTelemetry variables that decide activation or that we validate.
 SDK_DISABLED = "OTEL_SDK_DISABLED"
@@ -81,6 +79,8 @@ class Settings:
     strict: bool = False
     role: str = "auto"
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    decision_log: str | None = None
+    """A file each process appends its decisions to, as JSON lines (see ``_decisions``)."""
     traces_sampler: str | None = None
     configurator: str | None = None
     distro: str | None = None
@@ -89,8 +89,8 @@ class Settings:
     django_run_main: bool = False
     """Django's autoreloader's own test for its child (``RUN_MAIN=true``)."""
     disabled_instrumentations: tuple[str, ...] = ()
-    endpoint: str = "http://localhost:4318"
-    endpoint_source: str = "the default"
+    endpoint: str = _otlp.DEFAULT_ENDPOINTS[_otlp.HTTP]
+    endpoint_source: str = _otlp.DEFAULT
     protocol_set: bool = False
     has_resource_instance_id: bool = False
     secrets: tuple[str, ...] = ()
@@ -188,11 +188,18 @@ def _activation(environ: Mapping[str, str], enabled: bool | None) -> tuple[bool,
 
 
 def _endpoint(environ: Mapping[str, str]) -> dict[str, str]:
-    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+    own = first(environ, f"{_otlp.PREFIX}_TRACES_ENDPOINT")
+    endpoint, source = _otlp.configured(own, first(environ, _otlp.GENERAL_ENDPOINT), _otlp.HTTP)
+    return {"endpoint": endpoint, "endpoint_source": source}
+
+
+def first(environ: Mapping[str, str], *names: str) -> _otlp.Sourced:
+    """The first of ``names`` set to something, and its name; ``(None, None)`` if none is."""
+    for name in names:
         value = environ.get(name, "").strip()
         if value:
-            return {"endpoint": value, "endpoint_source": name}
-    return {}
+            return value, name
+    return None, None
 
 
 def _is_true(raw: str | None) -> bool:
@@ -218,6 +225,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         strict=bool(strict),
         role=_parse_role(environ, problems),
         stop_timeout=_parse_timeout(environ, problems),
+        decision_log=environ.get(DECISION_LOG, "").strip() or None,
         traces_sampler=sampler,
         configurator=environ.get(CONFIGURATOR, "").strip() or None,
         distro=environ.get(DISTRO) or None,
@@ -232,175 +240,4 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         in environ.get(RESOURCE_ATTRIBUTES, "").replace(" ", ""),
         secrets=_secrets(environ),
         problems=tuple(problems),
-    )
-
-
-# --- Where each signal's OTLP exporter connects: read once the SDK is configured (the
-# distro sets its defaults then), for the check at exit in _collector.
-
-_OTLP_EXPORTERS = {"otlp": None, "otlp_proto_grpc": "grpc", "otlp_proto_http": "http/protobuf"}
-_DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Collector:
-    """One signal's OTLP destination: the endpoint as configured, and its TCP address."""
-
-    signal: str
-    endpoint: str
-    source: str
-    host: str
-    port: int
-
-
-def collectors(environ: Mapping[str, str]) -> tuple[Collector, ...]:
-    """The signals exported by one kind of OTLP exporter only, and where each connects.
-
-    The rules are the SDK configurator's: a protocol variable decides over the
-    exporter's name, and ``otlp`` alone means gRPC. A signal with no exporter, another
-    exporter (``console``, …) or an address this cannot tell (a Unix socket, a
-    malformed port) is left out.
-    """
-    from urllib.parse import urlsplit
-
-    found = []
-    for signal in SIGNALS:
-        raw = environ.get(f"OTEL_{signal.upper()}_EXPORTER", "")
-        names = {name.strip().lower() for name in raw.split(",") if name.strip()}
-        if len(names) != 1 or not names <= _OTLP_EXPORTERS.keys():
-            continue
-        protocol_var, _ = _set(environ, f"{_OTLP}_{signal.upper()}_PROTOCOL", f"{_OTLP}_PROTOCOL")
-        protocol = protocol_var or _OTLP_EXPORTERS[names.pop()] or "grpc"
-        if protocol not in _DEFAULT_ENDPOINTS:
-            continue
-        url, source = _set(environ, f"{_OTLP}_{signal.upper()}_ENDPOINT", f"{_OTLP}_ENDPOINT")
-        url = url or _DEFAULT_ENDPOINTS[protocol]
-        parts = urlsplit(url if "://" in url else f"//{url}")
-        try:
-            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-        except ValueError:
-            continue
-        if parts.scheme not in ("", "http", "https") or not parts.hostname or port is None:
-            continue
-        found.append(Collector(signal, url, source or "the default", parts.hostname, port))
-    return tuple(found)
-
-
-def _set(environ: Mapping[str, str], *names: str) -> tuple[str | None, str | None]:
-    """The first of ``names`` set to something, and its name."""
-    for name in names:
-        value = environ.get(name, "").strip()
-        if value:
-            return value, name
-    return None, None
-
-
-# --- What `otel-autoguard doctor` reports: the export set-up per signal and the
-# environment around the hook. Read here so that no other module reads variables; the
-# types live with the doctor, so a process start does not pay for defining them.
-
-SIGNALS = ("traces", "metrics", "logs")
-_OTLP = "OTEL_EXPORTER_OTLP"
-
-
-def exec_environ() -> dict[str, str] | None:
-    """The environment this process was exec'd with (Linux), or None where unknown.
-
-    ``/proc/self/environ`` keeps the strings given at exec: changes made in the
-    process since (``os.environ.setdefault`` by a ``sitecustomize``) do not show there.
-    """
-    try:
-        with open("/proc/self/environ", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    found = {}
-    for item in raw.split(b"\0"):
-        name, sep, value = item.partition(b"=")
-        if sep and name:
-            found[os.fsdecode(name)] = os.fsdecode(value)
-    return found
-
-
-# Variables that show another agent is set up in processes started from here.
-AGENT_VARIABLES = {
-    "ddtrace": ("DD_TRACE_ENABLED", "DD_API_KEY", "DD_SERVICE", "DD_AGENT_HOST"),
-    "newrelic": ("NEW_RELIC_CONFIG_FILE", "NEW_RELIC_LICENSE_KEY", "NEW_RELIC_APP_NAME"),
-}
-
-
-def _first(environ: Mapping[str, str], *names: str) -> Sourced:
-    from ._doctor._env import Sourced
-
-    for name in names:
-        value = environ.get(name, "").strip()
-        if value:
-            return Sourced(value, name)
-    return Sourced()
-
-
-def _per_signal(environ: Mapping[str, str], signal: str, what: str) -> Sourced:
-    return _first(environ, f"{_OTLP}_{signal.upper()}_{what}", f"{_OTLP}_{what}")
-
-
-def parse_headers(raw: str) -> tuple[tuple[str, str], ...]:
-    """``key=value,…`` as OpenTelemetry reads it (URL-decoded, lower-case names).
-
-    An element without ``=`` is kept with an empty name: the exporters ignore it
-    (so it is never sent), but it must still be shown as present (never as text).
-    """
-    from urllib.parse import unquote
-
-    found = []
-    for element in raw.split(","):
-        if not element.strip():
-            continue
-        name, sep, value = element.partition("=")
-        if sep:
-            found.append((unquote(name).strip().lower(), unquote(value).strip()))
-        else:
-            found.append(("", element.strip()))
-    return tuple(found)
-
-
-def parse_resource_attributes(raw: str) -> tuple[tuple[str, str], ...]:
-    from urllib.parse import unquote
-
-    pairs = (element.partition("=") for element in raw.split(",") if element.strip())
-    return tuple((unquote(k).strip(), unquote(v).strip()) for k, sep, v in pairs if sep)
-
-
-def load_doctor_env(environ: Mapping[str, str]) -> DoctorEnv:
-    from ._doctor._env import DoctorEnv, SignalEnv
-
-    signals = tuple(
-        SignalEnv(
-            signal=signal,
-            exporter=_first(environ, f"OTEL_{signal.upper()}_EXPORTER"),
-            protocol=_per_signal(environ, signal, "PROTOCOL"),
-            endpoint=_first(environ, f"{_OTLP}_{signal.upper()}_ENDPOINT"),
-            headers=_per_signal(environ, signal, "HEADERS"),
-            certificate=_per_signal(environ, signal, "CERTIFICATE"),
-            client_key=_per_signal(environ, signal, "CLIENT_KEY"),
-            client_certificate=_per_signal(environ, signal, "CLIENT_CERTIFICATE"),
-        )
-        for signal in SIGNALS
-    )
-    disabled = environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")
-    return DoctorEnv(
-        signals=signals,
-        base_endpoint=_first(environ, f"{_OTLP}_ENDPOINT"),
-        service_name=environ.get("OTEL_SERVICE_NAME", "").strip() or None,
-        resource_attributes=parse_resource_attributes(environ.get(RESOURCE_ATTRIBUTES, "")),
-        sampler_arg=environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or None,
-        propagators=environ.get("OTEL_PROPAGATORS", "").strip() or None,
-        disabled_instrumentations=tuple(n.strip() for n in disabled.split(",") if n.strip()),
-        pythonpath=tuple(p for p in environ.get("PYTHONPATH", "").split(os.pathsep) if p),
-        agent_variables=tuple(
-            (agent, name)
-            for agent, names in AGENT_VARIABLES.items()
-            for name in names
-            if environ.get(name, "").strip()
-        ),
-        has_otel_variables=any(name.startswith("OTEL_") for name in environ),
     )
