@@ -16,6 +16,8 @@ from types import ModuleType
 from typing import Any, Callable
 
 from ._forks import Lock
+from ._patching import guarded
+from ._settings import Settings
 
 Callback = Callable[[ModuleType], None]
 
@@ -33,6 +35,18 @@ def when_imported(name: str, callback: Callback) -> None:
             _install()
             return
     callback(module)
+
+
+def patch_on_import(
+    settings: Settings, patches: Sequence[tuple[str, Callable[[ModuleType], None]]]
+) -> None:
+    """Apply each ``(module, patch)``: ``patch(module)`` right after it is imported.
+
+    Each runs inside the application's own ``import`` statement, so a failure is
+    reported (naming the module) and never reaches it.
+    """
+    for name, patch in patches:
+        when_imported(name, guarded(settings, name, patch))
 
 
 def _install() -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 from ._boundary import guard
 from ._callsite import OURS, call_site
-from ._imports import when_imported
+from ._imports import patch_on_import
 from ._manual import AppSetup
-from ._patching import guarded, is_patched, replace
+from ._patching import is_patched, replace
 from ._providers import is_sdk_provider
 from ._settings import Settings
 
@@ -20,21 +20,13 @@ _FALLBACK = "OpenTelemetry's own behaviour applies"
 
 
 def install(app: AppSetup, settings: Settings) -> None:
-    for module, what, patch in (
-        ("opentelemetry.trace", "opentelemetry.trace", _patch_api),
-        ("opentelemetry.sdk.trace", "opentelemetry.sdk.trace", _patch_sdk),
-        (
-            "opentelemetry.instrumentation.instrumentor",
-            "opentelemetry.instrumentation",
-            _patch_instrumentor,
-        ),
-        (
-            "opentelemetry.instrumentation.flask",
-            "opentelemetry.instrumentation.flask",
-            _patch_flask,
-        ),
-    ):
-        when_imported(module, guarded(settings, what, functools.partial(patch, app)))
+    patches = {
+        "opentelemetry.trace": _patch_api,
+        "opentelemetry.sdk.trace": _patch_sdk,
+        "opentelemetry.instrumentation.instrumentor": _patch_instrumentor,
+        "opentelemetry.instrumentation.flask": _patch_flask,
+    }
+    patch_on_import(settings, [(m, functools.partial(p, app)) for m, p in patches.items()])
 
 
 def _patch_sdk(app: AppSetup, module: Any) -> None:

@@ -102,4 +102,3 @@ def address(url: str) -> Address | None:
     if parts.scheme not in ("", "http", "https") or not parts.hostname or port is None:
         return None
     return Address(parts.hostname, port)
-

@@ -19,17 +19,17 @@ from typing import Any
 
 from .. import _reloader
 from .._events import Context
-from .._imports import when_imported
-from .._patching import guarded, is_patched, patch_method, replace
+from .._imports import patch_on_import
+from .._patching import is_patched, patch_method, replace
 
 
 def install(ctx: Context) -> None:
-    for module, patch in (
-        ("django", _patch_setup),
-        ("django.utils.autoreload", _patch_reloader),
-        ("django.core.servers.basehttp", _patch_runserver),
-    ):
-        when_imported(module, guarded(ctx.settings, module, functools.partial(patch, ctx)))
+    patches = {
+        "django": _patch_setup,
+        "django.utils.autoreload": _patch_reloader,
+        "django.core.servers.basehttp": _patch_runserver,
+    }
+    patch_on_import(ctx.settings, [(m, functools.partial(p, ctx)) for m, p in patches.items()])
 
 
 def _patch_setup(ctx: Context, module: Any) -> None:

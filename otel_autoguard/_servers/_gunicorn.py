@@ -10,28 +10,27 @@ SDK's exit handlers flush what it holds.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from .._events import Context
-from .._imports import when_imported
-from .._patching import guarded, patch_method
+from .._imports import patch_on_import
+from .._patching import patch_method
 
 
 def install(ctx: Context) -> None:
-    arbiter = functools.partial(_patch_arbiter, ctx)
-    when_imported("gunicorn.arbiter", guarded(ctx.settings, "gunicorn.arbiter", arbiter))
-    worker = functools.partial(_patch_worker, ctx)
-    when_imported("gunicorn.workers.base", guarded(ctx.settings, "gunicorn.workers.base", worker))
-
-
-def _patch_arbiter(ctx: Context, module: Any) -> None:
+    events = ctx.events
     reason = "gunicorn arbiter: forks the workers, serves nothing"
-    patch_method(module.Arbiter, "run", lambda: ctx.events.supervising(reason))
 
+    def arbiter(module: Any) -> None:
+        patch_method(module.Arbiter, "run", lambda: events.supervising(reason))
 
-def _patch_worker(ctx: Context, module: Any) -> None:
-    # Every worker class (sync, gthread, gevent, uvicorn's) ends its own
-    # init_process with this one.
-    serving = "gunicorn worker starting"
-    patch_method(module.Worker, "init_process", lambda: ctx.events.serving(serving))
+    def worker(module: Any) -> None:
+        # Every worker class (sync, gthread, gevent, uvicorn's) ends its own
+        # init_process with this one.
+        patch_method(
+            module.Worker, "init_process", lambda: events.serving("gunicorn worker starting")
+        )
+
+    patch_on_import(
+        ctx.settings, [("gunicorn.arbiter", arbiter), ("gunicorn.workers.base", worker)]
+    )

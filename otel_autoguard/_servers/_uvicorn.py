@@ -12,17 +12,17 @@ import functools
 from typing import Any
 
 from .._events import Context
-from .._imports import when_imported
-from .._patching import guarded, is_patched, patch_method, replace
+from .._imports import patch_on_import
+from .._patching import is_patched, patch_method, replace
 
 
 def install(ctx: Context) -> None:
-    for module, patch in (
-        ("uvicorn.server", _patch_server),
-        ("uvicorn.supervisors.basereload", _patch_reload),
-        ("uvicorn.supervisors.multiprocess", _patch_multiprocess),
-    ):
-        when_imported(module, guarded(ctx.settings, module, functools.partial(patch, ctx)))
+    patches = {
+        "uvicorn.server": _patch_server,
+        "uvicorn.supervisors.basereload": _patch_reload,
+        "uvicorn.supervisors.multiprocess": _patch_multiprocess,
+    }
+    patch_on_import(ctx.settings, [(m, functools.partial(p, ctx)) for m, p in patches.items()])
 
 
 def _patch_server(ctx: Context, module: Any) -> None:

@@ -6,13 +6,12 @@ import functools
 from typing import Any
 
 from .._events import Context
-from .._imports import when_imported
-from .._patching import guarded, patch_method
+from .._imports import patch_on_import
+from .._patching import patch_method
 
 
 def install(ctx: Context) -> None:
-    patch = functools.partial(_patch_server, ctx)
-    when_imported("waitress.server", guarded(ctx.settings, "waitress.server", patch))
+    patch_on_import(ctx.settings, [("waitress.server", functools.partial(_patch_server, ctx))])
 
 
 def _patch_server(ctx: Context, module: Any) -> None:

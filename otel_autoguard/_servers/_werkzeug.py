@@ -10,21 +10,21 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import Any
+from typing import Any, Callable
 
 from .. import _reloader
 from .._events import Context
-from .._imports import when_imported
-from .._patching import before, guarded, is_patched, replace
+from .._imports import patch_on_import
+from .._patching import before, is_patched, replace
 
 
 def install(ctx: Context) -> None:
-    settings = ctx.settings
-    serving = functools.partial(_patch_serving, ctx)
-    when_imported("werkzeug.serving", guarded(settings, "werkzeug.serving", serving))
-    reloader = functools.partial(_patch_reloader, ctx)
-    when_imported("werkzeug._reloader", guarded(settings, "werkzeug._reloader", reloader))
-    when_imported("werkzeug._internal", guarded(settings, "werkzeug._internal", _patch_log))
+    patches: list[tuple[str, Callable[[Any], None]]] = [
+        ("werkzeug.serving", functools.partial(_patch_serving, ctx)),
+        ("werkzeug._reloader", functools.partial(_patch_reloader, ctx)),
+        ("werkzeug._internal", _patch_log),
+    ]
+    patch_on_import(ctx.settings, patches)
 
 
 def _patch_serving(ctx: Context, module: Any) -> None:
