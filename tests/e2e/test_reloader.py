@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.checks import NO_SDK
+from tests.support.checks import NO_SDK, NO_SDK_HELD
 from tests.support.procs import Proc, Venv, base_env, free_port, get, otel_env, wait_port
 from tests.support.receiver import Receiver
 
@@ -35,11 +35,10 @@ def start(
 
 def assert_parent_idle(proc: Proc, receiver: Receiver) -> None:
     parent = proc.pid
-    assert (
-        parent,
-        "role=reloader-parent reason=\"entered Werkzeug's run_with_reloader as the "
-        'parent" action=idle',
-    ) in proc.debug()
+    reason = "entered Werkzeug's run_with_reloader as the parent"
+    assert proc.decided(parent)[-1] == ("reloader-parent", reason, "idle")
+    assert not any(action == "configured" for _, _, action in proc.decided(parent))
+    assert proc.exited(parent) == {"role": "reloader-parent", **NO_SDK_HELD}
     assert proc.exit_line(parent) == f"exit role=reloader-parent {NO_SDK}"
     assert parent not in {s.pid for s in receiver.data.spans}
     assert {r.get("process.pid") for r in receiver.data.metric_resources} <= set(
