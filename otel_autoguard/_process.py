@@ -86,8 +86,14 @@ class Process:
                 self._instrument_and_watch()
             return
         if self._instrument_and_watch():
-            note = "SDK waits until this process serves"
-            record(settings, Decided(Role.DEFER, decision.reason, "instrumented", note))
+            # defer; or supervisor from the start (multiprocessing's forkserver), whose
+            # forks inherit the instrumented libraries and decide for themselves.
+            note = (
+                "its forks decide for themselves"
+                if decision.role is Role.SUPERVISOR
+                else "SDK waits until this process serves"
+            )
+            record(settings, Decided(decision.role, decision.reason, "instrumented", note))
 
     def serving(self, source: str, *, fallback: bool = False) -> None:
         if fallback and self.server_known:
