@@ -109,6 +109,9 @@ class Proc:
             if ("OTEL_AUTOGUARD_DECISION_LOG" in env)
             else None
         )
+        if self.decision_log is not None:
+            # A new process group in the same folder starts a new record, as its log does.
+            self.decision_log.unlink(missing_ok=True)
         self._out = open(log, "wb")  # noqa: SIM115 - closed in wait()
         self.popen = subprocess.Popen(
             [sys.executable, "-S", "-E", "-c", _TRAMPOLINE, *cmd],
