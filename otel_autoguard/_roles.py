@@ -191,19 +191,32 @@ def is_uwsgi(argv: Sequence[str]) -> bool:
 def _multiprocessing(
     environ: Mapping[str, str], program: _Program, parent_argv: Sequence[str] | None
 ) -> Decision | None:
-    if "--multiprocessing-fork" in program.args:
-        if parent_argv:
-            # A live server a test suite spawns is the test's, not the application's.
-            parent = detect_role(environ, parent_argv)
-            if parent.role is Role.SKIP:
-                return Decision(Role.SKIP, f"spawned by a process left alone ({parent.reason})")
+    spawned = "--multiprocessing-fork" in program.args
+    forkserver = program.kind == "command" and "from multiprocessing.forkserver import" in (
+        program.name
+    )
+    if (spawned or forkserver) and parent_argv:
+        # A live server a test suite starts is the test's, not the application's.
+        parent = detect_role(environ, parent_argv)
+        if parent.role is Role.SKIP:
+            what = "spawned" if spawned else "forkserver started"
+            return Decision(Role.SKIP, f"{what} by a process left alone ({parent.reason})")
+    if spawned:
         # uvicorn's --reload and --workers serve from spawned children; a pool's
         # workers never do. Only serving tells them apart.
         return Decision(
             Role.DEFER, "multiprocessing spawn child: configured only if it starts serving"
         )
+    if forkserver:
+        # It never serves, but the children it forks (multiprocessing's default start
+        # method on Linux from 3.14) may: like a pre-fork master's workers they decide
+        # for themselves, starting as defer. A skip here would be inherited by every fork.
+        return Decision(
+            Role.SUPERVISOR,
+            "multiprocessing forkserver: the children it forks decide for themselves",
+        )
     if program.kind == "command" and "from multiprocessing" in program.name:
-        return Decision(Role.SKIP, "multiprocessing helper process (resource tracker, forkserver)")
+        return Decision(Role.SKIP, "multiprocessing helper process (resource tracker)")
     return None
 
 
@@ -221,7 +234,7 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
     executable, its options, then the program and its arguments); ``ppid`` the
     parent's pid. ``override`` is the parsed ``OTEL_AUTOGUARD_ROLE`` (``auto``,
     ``serve`` or ``skip``). ``parent_argv``, the parent's command line, is read
-    for multiprocessing spawn children only.
+    for multiprocessing spawn children and the forkserver only.
     """
     if override == "serve":
         return Decision(Role.SERVE, "OTEL_AUTOGUARD_ROLE=serve")
