@@ -54,6 +54,7 @@ def reload_once(proc: Proc, app_dir: Path, count_before: int) -> None:
 
 
 @pytest.mark.parametrize("mode", ["app.py", "flask-debug"])
+@pytest.mark.core
 def test_requests_are_traced_by_the_child_only(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, mode: str
 ) -> None:
@@ -107,6 +108,7 @@ def check_reloads(
     assert_parent_idle(proc, receiver)
 
 
+@pytest.mark.core
 def test_reloads_lose_and_duplicate_nothing(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
 ) -> None:
@@ -138,6 +140,7 @@ def test_reloader_on_other_pythons(
     [(signal.SIGINT, True), (signal.SIGTERM, False)],
     ids=["sigint-group", "sigterm-parent"],
 )
+@pytest.mark.core
 def test_stop_loses_nothing_with_a_slow_collector(
     procs: list[Proc], venv: Venv, app_dir: Path, sig: int, group: bool
 ) -> None:
@@ -160,6 +163,7 @@ def test_stop_loses_nothing_with_a_slow_collector(
         receiver.stop()
 
 
+@pytest.mark.core
 def test_processes_the_child_starts_are_not_servers(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
 ) -> None:
@@ -175,6 +179,7 @@ def test_processes_the_child_starts_are_not_servers(
     assert proc.configured_pids() == [child]
 
 
+@pytest.mark.core
 def test_a_repeated_ctrl_c_does_not_cut_the_apps_own_shutdown(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
 ) -> None:
@@ -190,6 +195,7 @@ def test_a_repeated_ctrl_c_does_not_cut_the_apps_own_shutdown(
     assert len(receiver.wait_for_server_spans(1)) == 1
 
 
+@pytest.mark.core
 def test_spans_are_flushed_first_when_the_stop_budget_is_short(
     procs: list[Proc], venv: Venv, app_dir: Path
 ) -> None:
@@ -213,6 +219,7 @@ def test_spans_are_flushed_first_when_the_stop_budget_is_short(
 
 
 @pytest.mark.parametrize("dictconfig", [False, True], ids=["plain", "dictconfig"])
+@pytest.mark.core
 def test_werkzeug_request_log_stays_on_the_console_with_log_export(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver, dictconfig: bool
 ) -> None:
@@ -232,6 +239,7 @@ def test_werkzeug_request_log_stays_on_the_console_with_log_export(
     assert receiver.data.log_records >= N
 
 
+@pytest.mark.core
 def test_otel_variables_from_a_dotenv_file(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
 ) -> None:
