@@ -13,6 +13,14 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from ._argv import (
+    DJANGO_OPTS_WITH_VALUE,
+    FLASK_OPTS_WITH_VALUE,
+    Program,
+    first_command,
+    parse_interpreter_argv,
+    tool_name,
+)
 from ._settings import DJANGO_RUN_MAIN, RELOADER_PID, WERKZEUG_RUN_MAIN
 
 
@@ -104,67 +112,6 @@ DJANGO_TOOLS = frozenset(
 )
 
 
-_OPTS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
-FLASK_OPTS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
-DJANGO_OPTS_WITH_VALUE = frozenset({"--settings", "--pythonpath", "-v", "--verbosity"})
-
-
-class Program(NamedTuple):
-    kind: str  # "module", "script", "command" or "interactive"
-    name: str  # module name, script base name, or the -c code
-    args: tuple[str, ...]
-
-
-def parse_interpreter_argv(argv: Sequence[str]) -> Program:
-    """Split ``sys.orig_argv`` into what Python runs and that program's arguments."""
-    i = 1
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-m", "-c"):
-            kind = "module" if arg == "-m" else "command"
-            name = argv[i + 1] if i + 1 < len(argv) else ""
-            return Program(kind, name, tuple(argv[i + 2 :]))
-        if arg.startswith(("-m", "-c")) and not arg.startswith("--"):
-            kind = "module" if arg[1] == "m" else "command"
-            return Program(kind, arg[2:], tuple(argv[i + 1 :]))
-        if arg == "-" or not arg.startswith("-"):
-            return Program("script", _script_name(arg), tuple(argv[i + 1 :]))
-        if arg in _OPTS_WITH_VALUE:
-            i += 1
-        i += 1
-    return Program("interactive", "", ())
-
-
-def _script_name(path: str) -> str:
-    name = os.path.basename(path.rstrip("/"))
-    if name.endswith(".py"):
-        name = name[:-3]
-    if name == "__main__":
-        # `python path/to/pkg/__main__.py` or `python path/to/pkg`: name the package.
-        name = os.path.basename(os.path.dirname(path.rstrip("/")))
-    return name
-
-
-def tool_name(program: Program) -> str:
-    name = program.name.split(".")[0] if program.kind == "module" else program.name
-    # pip3, pip3.11, pytest-3: the version suffix does not change what it is.
-    return name.rstrip("0123456789.-") or name
-
-
-def first_command(args: Sequence[str], opts_with_value: frozenset[str] = frozenset()) -> str | None:
-    """The first argument that is not an option (a CLI's subcommand)."""
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg in opts_with_value:
-            i += 2
-            continue
-        if not arg.startswith("-"):
-            return arg
-        i += 1
-    return None
-
-
 def reloader_child(environ: Mapping[str, str], ppid: int | None) -> str | None:
     """Which reloader parent running otel-autoguard started this process, if one did.
 
@@ -193,19 +140,32 @@ def is_uwsgi(argv: Sequence[str]) -> bool:
 def _multiprocessing(
     environ: Mapping[str, str], program: Program, parent_argv: Sequence[str] | None
 ) -> Decision | None:
-    if "--multiprocessing-fork" in program.args:
-        if parent_argv:
-            # A live server a test suite spawns is the test's, not the application's.
-            parent = detect_role(environ, parent_argv)
-            if parent.role is Role.SKIP:
-                return Decision(Role.SKIP, f"spawned by a process left alone ({parent.reason})")
+    spawned = "--multiprocessing-fork" in program.args
+    forkserver = program.kind == "command" and "from multiprocessing.forkserver import" in (
+        program.name
+    )
+    if (spawned or forkserver) and parent_argv:
+        # A live server a test suite starts is the test's, not the application's.
+        parent = detect_role(environ, parent_argv)
+        if parent.role is Role.SKIP:
+            what = "spawned" if spawned else "forkserver started"
+            return Decision(Role.SKIP, f"{what} by a process left alone ({parent.reason})")
+    if spawned:
         # uvicorn's --reload and --workers serve from spawned children; a pool's
         # workers never do. Only serving tells them apart.
         return Decision(
             Role.DEFER, "multiprocessing spawn child: configured only if it starts serving"
         )
+    if forkserver:
+        # It never serves, but the children it forks (multiprocessing's default start
+        # method on Linux from 3.14) may: like a pre-fork master's workers they decide
+        # for themselves, starting as defer. A skip here would be inherited by every fork.
+        return Decision(
+            Role.SUPERVISOR,
+            "multiprocessing forkserver: the children it forks decide for themselves",
+        )
     if program.kind == "command" and "from multiprocessing" in program.name:
-        return Decision(Role.SKIP, "multiprocessing helper process (resource tracker, forkserver)")
+        return Decision(Role.SKIP, "multiprocessing helper process (resource tracker)")
     return None
 
 
@@ -223,7 +183,7 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
     executable, its options, then the program and its arguments); ``ppid`` the
     parent's pid. ``override`` is the parsed ``OTEL_AUTOGUARD_ROLE`` (``auto``,
     ``serve`` or ``skip``). ``parent_argv``, the parent's command line, is read
-    for multiprocessing spawn children only.
+    for multiprocessing spawn children and the forkserver only.
     """
     if override == "serve":
         return Decision(Role.SERVE, "OTEL_AUTOGUARD_ROLE=serve")

@@ -16,18 +16,16 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._instrument_cli import DIRECTORY as OTEL_INSTRUMENT_DIR
-from .._instrument_cli import is_its_directory
-from .._roles import (
+from .._argv import (
     DJANGO_OPTS_WITH_VALUE,
     FLASK_OPTS_WITH_VALUE,
-    Role,
-    detect_role,
     first_command,
-    is_uwsgi,
     parse_interpreter_argv,
     tool_name,
 )
+from .._instrument_cli import DIRECTORY as OTEL_INSTRUMENT_DIR
+from .._instrument_cli import is_its_directory
+from .._roles import Role, detect_role, is_uwsgi
 from .._settings import Settings
 from .._settings._doctor import DoctorEnv
 

@@ -85,7 +85,6 @@ def test_healthy_setup_human_and_json(venv: Venv, receiver: Receiver) -> None:
     installation = report["installation"]
     assert [(f["kind"], f["path"], f["as_expected"]) for f in installation["hook_files"]] == [
         ("pth", str(site_packages / "otel_autoguard.pth"), True),
-        ("start", str(site_packages / "otel_autoguard.start"), True),
     ]
     assert installation["hook_in_this_process"] == {
         "ran": True,

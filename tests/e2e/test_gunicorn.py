@@ -12,6 +12,9 @@ from tests.support.checks import HOLD, NO_SDK, NO_SDK_HELD, one_span_per_request
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, serve
 from tests.support.receiver import Receiver
 
+# The core set: also run on CPython 3.14 and 3.15 (scripts/test-chroot).
+pytestmark = pytest.mark.core
+
 N = 6
 ARBITER_START = "gunicorn: role unknown at start; the SDK is configured only if this process serves"
 ARBITER = ("supervisor", "gunicorn arbiter: forks the workers, serves nothing", "idle")

@@ -24,6 +24,9 @@ from tests.support.procs import (
 )
 from tests.support.receiver import Receiver
 
+# The core set: also run on CPython 3.14 and 3.15 (scripts/test-chroot).
+pytestmark = pytest.mark.core
+
 N = 3
 PROBE = (
     "import sys; print(sorted(m for m in ('otel_autoguard', 'opentelemetry') if m in sys.modules))"

@@ -50,8 +50,15 @@ def run(cmd: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str
     return result  # type: ignore[no-any-return]
 
 
-def build_wheel(out: Path) -> Path:
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)])
+def build_wheel(out: Path, kind: str = "pth") -> Path:
+    """One of the two wheels (hatch_build.py): ``pth``, tagged py39...py317, is what pip
+    installs on every Python up to 3.17; ``all`` (py3, with the ``.start`` file too) is
+    what 3.18+ will install."""
+    env = {**os.environ, "OTEL_AUTOGUARD_WHEEL": kind}
+    run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        env=env,
+    )
     (wheel,) = out.glob("otel_autoguard-*.whl")
     return wheel
 

@@ -13,7 +13,16 @@ PACKAGE = Path(__file__).resolve().parents[2] / "otel_autoguard"
 # Lowest first. A module may import from lower layers only (and, inside the
 # _doctor and _servers packages, its siblings).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_version", "_otlp", "_pipelines", "_callsite", "_providers", "_doctor._render", "shim"),
+    (
+        "_version",
+        "_argv",
+        "_otlp",
+        "_pipelines",
+        "_callsite",
+        "_providers",
+        "_doctor._render",
+        "shim",
+    ),
     ("_settings", "_settings._doctor", "_settings._collectors"),
     ("_roles", "_boundary", "_collector"),
     ("_forks", "_patching", "_decisions", "_otel_log", "_instrument_cli"),
