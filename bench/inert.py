@@ -9,6 +9,9 @@ For each interpreter it makes one venv per layout, with the checkout's package a
 files copied into site-packages exactly where the wheel puts them:
 
 - ``bare``: nothing;
+- ``any-pth``: a ``.pth`` of another name holding one import line (``import os``): what
+  CPython's ``site`` costs for any ``.pth`` file, whatever it runs (a venv with setuptools
+  already has one: ``distutils-precedence.pth``);
 - ``pth``: ``otel_autoguard.pth`` only;
 - ``pth+start``: the ``.pth`` and ``otel_autoguard.start`` (PEP 829, read from 3.15 on);
 - ``start``: the ``.start`` only;
@@ -37,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOOK = ROOT / "hook"
 LAYOUTS = {
     "bare": (),
+    "any-pth": ("other.pth",),
     "pth": ("otel_autoguard.pth",),
     "pth+start": ("otel_autoguard.pth", "otel_autoguard.start"),
     "start": ("otel_autoguard.start",),
@@ -58,11 +62,13 @@ def _make(python: str, path: Path, files: tuple[str, ...]) -> str:
         text=True,
     ).stdout.strip()
     site = Path(purelib)
-    if files:
+    if any(name.startswith("otel_autoguard") for name in files):
         shutil.copytree(ROOT / "otel_autoguard", site / "otel_autoguard")
     for name in files:
         if name == "other.start":
             (site / name).write_text("os:getpid\n")
+        elif name == "other.pth":
+            (site / name).write_text("import os\n")
         else:
             shutil.copy(HOOK / name, site / name)
     # Compiled once, as pip does at install: no run pays for a first compile.
@@ -117,6 +123,11 @@ def bench(python: str, runs: int, work: Path) -> None:
         extra = sorted(_imports(p, env) - bare_imports)
         shown = ", ".join(extra) if extra else "-"
         print(f"{name:<10} {median * 1000:9.2f} {median / base:6.3f}  {shown}")
+    any_pth = statistics.median(samples["any-pth"])
+    ours = statistics.median(samples["pth"])
+    print(
+        f"the hook's .pth over any .pth: {ours / any_pth:.3f}x ({(ours - any_pth) * 1000:+.2f} ms)"
+    )
 
 
 def main() -> None:
