@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -71,6 +72,10 @@ def make_venv(path: Path, python: str, wheel: Path, *extra: str) -> Venv:
     return venv
 
 
+SPOOL_ROOT = os.path.join(tempfile.gettempdir(), f"otel-autoguard-tests-{os.getpid()}", "spool")
+"""The hand-over spool of every app under test (a runner's own, not the user's cache)."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,6 +101,8 @@ def otel_env(endpoint: str, **extra: str) -> dict[str, str]:
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
         "OTEL_AUTOGUARD_DEBUG": "true",
+        # Each test's collector has its own port, so its own spool folder in here.
+        "OTEL_AUTOGUARD_SPOOL_DIR": SPOOL_ROOT,
     }
     settings.update(extra)
     return base_env(**settings)
