@@ -2,26 +2,28 @@
 
 The SDK's configurator makes the OTLP/HTTP span exporter; :func:`install` has it made
 wrapped (``_import_exporters`` is the one place the configurator names exporters).
-The wrapper exports through a sender thread, so a leaving process can stop waiting on
-a collector that does not answer: what is left goes to the spool (``_spool``), and
-whichever process of the same service next exports successfully sends it first.
+The wrapper sends one batch at a time, each from a thread of its own, and waits for it
+at most ``OTEL_AUTOGUARD_HANDOVER_TIMEOUT``: a batch that comes while one is still on
+its way (a slow, failing or hung collector) goes to the spool (``_spool``) instead of
+waiting in the SDK's queue, which drops spans when full. A batch the collector did not
+take goes there too. Whichever process of the service next has a batch taken sends
+the spool first (``_resend``). So each batch is either taken or spooled, never both.
 
-Leaving (:func:`leaving`, called by the one flush) gives the collector
-``OTEL_AUTOGUARD_HANDOVER_TIMEOUT`` to take what is queued, more for an export in
-flight to a collector that answered slowly before (cutting it would send it twice);
-a collector that refuses connections gets nothing to wait for.
+Leaving (:func:`leaving`, around the one flush) gives the collector that same budget,
+more for a batch in flight to a collector that answered slowly before (cutting it
+would send it twice); a collector that refuses connections gets nothing to wait for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from . import _spool
+from . import _forks, _resend, _spool
 from ._boundary import emit
-from ._forks import Lock
 from ._patching import is_patched, replace
 from ._settings import Settings
 from ._settings._collectors import Collector
@@ -32,7 +34,7 @@ INNER = "otel_autoguard_inner"
 _HTTP_EXPORTERS = "opentelemetry.exporter.otlp.proto.http"
 _POLL_S = 0.05
 _SEND_SPOOLED_S = 1.0
-"""At most this long per export sending spooled batches: the queue waits meanwhile."""
+"""At most this long per round of sending the spool."""
 
 
 class _State:
@@ -47,7 +49,8 @@ class _State:
         self.wrapped = 0
         self.unanswered = False
         """A leaving export was cut: the collector did not answer in the budget."""
-        self.lock = Lock()
+        self.sending = _forks.Lock()
+        self.exporters: list[HandingOver] = []
 
 
 STATE = _State()
@@ -97,17 +100,28 @@ def spooling() -> bool:
     return STATE.wrapped > 0 and STATE.spool is not None
 
 
-def leaving(refused: frozenset[str], collectors: Sequence[Collector] = ()) -> frozenset[str]:
-    """The process is leaving: stop waiting on the collector soon; what not to flush.
+@contextlib.contextmanager
+def leaving(refused: frozenset[str], collectors: Sequence[Collector]) -> Iterator[frozenset[str]]:
+    """Around the flush of a leaving process: gives what not to flush; then settles.
 
-    ``refused``: the signals whose collector refuses connections. Spans handed over
-    are still flushed: they go to the spool at once, costing no wait. Once the spans'
-    collector has not answered in the budget, the signals it also takes are not
-    flushed either (their exporters would wait out their own timeouts).
+    ``refused``: the signals whose collector refuses connections. Spans are flushed
+    anyway (to the spool at once). On leaving, the batch still on its way is waited
+    for within the budget, then spooled if it was not taken.
     """
     if STATE.leaving_since is None:
         STATE.leaving_since = time.monotonic()
     STATE.refused = STATE.refused or "traces" in refused
+    try:
+        yield skipped(refused, collectors)
+    finally:
+        for exporter in STATE.exporters:
+            exporter.settle()
+
+
+def skipped(refused: frozenset[str], collectors: Sequence[Collector]) -> frozenset[str]:
+    """Signals not to flush or shut down: refused ones, except spans handed over, and,
+    once the spans' collector left a batch unanswered, the others it takes too (their
+    exporters would wait out their own timeouts)."""
     skip = refused - {"traces"} if spooling() else refused
     if STATE.unanswered:
         where = {(c.host, c.port) for c in collectors if c.signal == "traces"}
@@ -123,14 +137,16 @@ def leaving(refused: frozenset[str], collectors: Sequence[Collector] = ()) -> fr
     return frozenset(skip)
 
 
-def _budget_left(in_flight: bool) -> float:
-    """Seconds a leaving process still waits for an export (0: spool it)."""
+def budget_left(in_flight: bool) -> float:
+    """Seconds to wait for a batch (0: spool it); a leaving process's budget, else 1 s."""
     settings, since = STATE.settings, STATE.leaving_since
-    if settings is None or since is None:
-        return float("inf")
-    if STATE.refused:
+    if settings is None:
         return 0.0
     budget = settings.spool.handover_timeout
+    if since is None:
+        return budget
+    if STATE.refused:
+        return 0.0
     if in_flight:
         # A collector that answered slowly is slow, not gone: cutting its export would
         # send the batch twice, once from the spool.
@@ -138,53 +154,90 @@ def _budget_left(in_flight: bool) -> float:
     return since + budget - time.monotonic()
 
 
+class _Batch:
+    """One batch on its way: taken, or kept in the spool by whoever gives up first."""
+
+    def __init__(self, spans: Any) -> None:
+        self.spans, self.started, self.kept = spans, time.monotonic(), False
+        self.finished = threading.Event()
+        self.lock = threading.Lock()
+
+    @property
+    def done(self) -> bool:
+        return self.finished.is_set()
+
+    def keep(self) -> None:
+        with self.lock:
+            if not self.kept:
+                self.kept = True
+                keep(self.spans)
+
+
 class HandingOver:
-    """A span exporter: the wrapped one, with what it cannot send kept for the next process."""
+    """A span exporter: the wrapped one, one batch at a time, the rest kept in the spool."""
 
     def __init__(self, inner: Any) -> None:
         setattr(self, INNER, inner)
         self._inner = inner
+        self._current: _Batch | None = None
+        STATE.exporters.append(self)
+        _forks.register(self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._current = None  # the parent's batch, and its thread, stayed there
 
     def export(self, spans: Any) -> Any:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
-        if _budget_left(in_flight=False) <= 0:
-            self._keep(spans)
+        current = self._current
+        if budget_left(in_flight=False) <= 0 or (current is not None and not current.done):
+            keep(spans)  # nothing to wait for, or the collector is still busy with a batch
             return SpanExportResult.SUCCESS
-        started = time.monotonic()
-        outcome: list[Any] = []
-        sender = threading.Thread(
-            target=lambda: outcome.append(self._inner.export(spans)),
-            name="otel-autoguard-export",
-            daemon=True,
-        )
-        sender.start()
-        while sender.is_alive():
-            sender.join(_POLL_S)
-            if sender.is_alive() and _budget_left(in_flight=True) <= 0:
-                STATE.unanswered = True
-                self._keep(spans)  # the collector did not answer in time
-                return SpanExportResult.SUCCESS
-        if outcome and outcome[0] == SpanExportResult.SUCCESS:
-            STATE.slowest_answer = max(STATE.slowest_answer, time.monotonic() - started)
+        batch = self._current = _Batch(spans)
+        # A daemon: a batch a hung collector holds must not hold the interpreter's exit.
+        threading.Thread(
+            target=self._send, args=(batch,), name="otel-autoguard-export", daemon=True
+        ).start()
+        self._wait(batch, in_flight=False)
+        return SpanExportResult.SUCCESS
+
+    def _send(self, batch: _Batch) -> None:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        taken = False
+        try:
+            taken = self._inner.export(batch.spans) == SpanExportResult.SUCCESS
+        finally:
+            with batch.lock:
+                # Taken, or kept here unless a leaving process kept it already.
+                batch.kept = batch.kept or taken
+            if not taken:
+                batch.keep()
+            batch.finished.set()
+        if taken:
+            STATE.slowest_answer = max(STATE.slowest_answer, time.monotonic() - batch.started)
             send_spooled()
-            return outcome[0]
-        self._keep(spans)
-        return SpanExportResult.FAILURE
 
-    def _keep(self, spans: Any) -> None:
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    def _wait(self, batch: _Batch, *, in_flight: bool) -> None:
+        """Until the batch is taken or kept, or the budget is spent (serving: 1 s from
+        its start; leaving: the leaving budget)."""
+        settings = STATE.settings
+        serving_until = batch.started + (settings.spool.handover_timeout if settings else 0)
+        while not batch.finished.wait(_POLL_S):
+            if STATE.leaving_since is None:
+                if time.monotonic() >= serving_until:
+                    return
+            elif budget_left(in_flight) <= 0:
+                return
 
-        spool, settings = STATE.spool, STATE.settings
-        if spool is None or settings is None or not spans:
-            return
-        if not spool.put(encode_spans(spans).SerializePartialToString()) and not STATE.said_full:
-            STATE.said_full = True
-            emit(
-                settings,
-                f"the spool in {spool.folder} is full ({settings.spool.max_bytes >> 20} MiB, "
-                "OTEL_AUTOGUARD_SPOOL_MAX_MB): spans it cannot hold are dropped",
-            )
+    def settle(self) -> None:
+        """Leaving: wait for the batch on its way within the budget, else keep it."""
+        batch = self._current
+        if batch is not None and not batch.done:
+            self._wait(batch, in_flight=True)
+            if not batch.done:
+                STATE.unanswered = True
+                batch.keep()  # at least once: a collector that never answered may have it
 
     def shutdown(self, *args: Any, **kwargs: Any) -> Any:
         return self._inner.shutdown(*args, **kwargs)
@@ -193,41 +246,34 @@ class HandingOver:
         return self._inner.force_flush(timeout_millis)
 
 
-def send_spooled() -> int:
-    """Send what the spool holds (the collector just took an export); how many batches."""
+def keep(spans: Any) -> None:
+    """Spool ``spans`` as the OTLP request the exporter would have sent."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    spool, settings = STATE.spool, STATE.settings
+    if spool is None or settings is None or not spans:
+        return
+    if not spool.put(encode_spans(spans).SerializePartialToString()) and not STATE.said_full:
+        STATE.said_full = True
+        emit(
+            settings,
+            f"the spool in {spool.folder} is full ({settings.spool.max_bytes >> 20} MiB, "
+            "OTEL_AUTOGUARD_SPOOL_MAX_MB): spans it cannot hold are dropped",
+        )
+
+
+def send_spooled() -> None:
+    """The collector just took a batch: send the spool, for a round of at most 1 s."""
     spool, destination = STATE.spool, STATE.destination
-    if spool is None or destination is None or not STATE.lock.acquire(blocking=False):
-        return 0
-    sent, until = 0, time.monotonic() + _SEND_SPOOLED_S
+    if spool is None or destination is None or not STATE.sending.acquire(blocking=False):
+        return
+    until = time.monotonic() + _SEND_SPOOLED_S
     try:
-        for claimed, data in spool.claim():
-            # A leaving process sends what fits in its budget; the rest waits on.
-            late = time.monotonic() > until or _budget_left(in_flight=False) <= 0
-            if late or not post(destination, data):
-                _spool.release(claimed)
-                break
-            _spool.done(claimed)
-            sent += 1
+        # A leaving process sends what fits in its budget; the rest waits on.
+        _resend.send(
+            spool,
+            destination,
+            lambda: time.monotonic() < until and budget_left(in_flight=False) > 0,
+        )
     finally:
-        STATE.lock.release()
-    return sent
-
-
-def post(destination: Destination, data: bytes, timeout: float = 10.0) -> bool:
-    """POST one spooled request as the exporter would; True if the collector took it."""
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    headers = {**dict(destination.headers), "Content-Type": "application/x-protobuf"}
-    request = urllib.request.Request(destination.url, data=data, headers=headers, method="POST")
-    context = None
-    if destination.url.startswith("https:"):
-        context = ssl.create_default_context(cafile=destination.certificate)
-        if destination.client_certificate:
-            context.load_cert_chain(destination.client_certificate, destination.client_key)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-            return 200 <= int(response.status) < 300
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+        STATE.sending.release()

@@ -219,8 +219,8 @@ class Process:
     def flush(self, signals: tuple[str, ...] = _providers.SIGNALS, *, say: bool = True) -> None:
         """The one flush: every way out of a serving process goes through it."""
         if self.settings is not None and self.configured:
-            skip = _handover.leaving(self.refused(say=say))
-            _providers.flush(self.settings.stop_timeout, signals, skip)
+            with _handover.leaving(self.refused(say=say), self.collectors) as skip:
+                _providers.flush(self.settings.stop_timeout, signals, skip)
 
     def _flush_on_sigterm(self) -> None:
         with guard(self.settings, "flushing telemetry on SIGTERM", _LOST):
@@ -254,7 +254,7 @@ class Process:
         Signals whose collector refuses connections are not: their shutdown would
         only retry until the exporter's timeout.
         """
-        skip = _handover.leaving(self.refused(), self.collectors)
+        skip = _handover.skipped(self.refused(), self.collectors)
         for signal in _providers.SIGNALS:
             provider: Any = self.ours.get(signal, (None,))[0]
             if provider is not None and signal not in skip:

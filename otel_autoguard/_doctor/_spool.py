@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _spool
-from .._handover import post
+from .._resend import send
 from .._settings import Settings
 from .._settings._spool import Destination, destination
 
@@ -19,7 +19,7 @@ def report(settings: Settings, environ: Mapping[str, str], action: str | None) -
         done = f"deleted {_spool.clear(root)} spooled batches"
     elif action == "send":
         sent, kept = send_all(settings, environ)
-        done = f"sent {sent} spooled batches; {kept} the collector did not take"
+        done = f"sent {sent} spooled batches; {kept} left in the spool"
     now = time.time()
     return {
         "enabled": settings.spool.enabled,
@@ -42,7 +42,7 @@ def report(settings: Settings, environ: Mapping[str, str], action: str | None) -
 def send_all(settings: Settings, environ: Mapping[str, str]) -> tuple[int, int]:
     """Send every spool to its collector; the headers configured here go to the same URL."""
     here = destination(environ)
-    sent = kept = 0
+    sent = 0
     for summary in _spool.summaries(settings.spool.root):
         if summary.url == here.url:
             target = here
@@ -51,11 +51,6 @@ def send_all(settings: Settings, environ: Mapping[str, str]) -> tuple[int, int]:
         spool = _spool.Spool(
             settings.spool.root, summary.service, summary.url, settings.spool.max_bytes
         )
-        for claimed, data in spool.claim():
-            if post(target, data):
-                _spool.done(claimed)
-                sent += 1
-            else:
-                _spool.release(claimed)
-                kept += 1
-    return sent, kept
+        sent += send(spool, target)[0]
+    left = sum(s.batches for s in _spool.summaries(settings.spool.root))
+    return sent, left

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("_settings", "_settings._doctor", "_settings._collectors"),
     ("_roles", "_boundary", "_collector", "_spool"),
-    ("_forks", "_patching", "_decisions", "_otel_log", "_instrument_cli"),
+    ("_forks", "_patching", "_decisions", "_otel_log", "_instrument_cli", "_resend"),
     ("_imports", "_exit", "_otel", "_events", "_handover"),
     ("_manual", "_reloader"),
     ("_manual_patches", "_servers"),
