@@ -2,12 +2,11 @@
 
 The SDK's configurator makes the OTLP/HTTP span exporter; :func:`install` has it made
 wrapped (``_import_exporters`` is the one place the configurator names exporters).
-The wrapper sends one batch at a time, each from a thread of its own, and waits for it
-at most ``OTEL_AUTOGUARD_HANDOVER_TIMEOUT``: a batch that comes while one is still on
-its way (a slow, failing or hung collector) goes to the spool (``_spool``) instead of
-waiting in the SDK's queue, which drops spans when full. A batch the collector did not
-take goes there too. Whichever process of the service next has a batch taken sends
-the spool first (``_resend``). So each batch is either taken or spooled, never both.
+It sends one batch at a time, each from a thread of its own, waiting at most
+``OTEL_AUTOGUARD_HANDOVER_TIMEOUT``: a batch that comes while one is on its way (a slow,
+failing or hung collector) goes to the spool (``_spool``), not the SDK's queue (which
+drops when full), as does a batch not taken. The next process of the service whose
+batch is taken sends the spool first (``_resend``): each batch taken or spooled, once.
 
 Leaving (:func:`leaving`, around the one flush) gives the collector that same budget,
 more for a batch in flight to a collector that answered slowly before (cutting it
@@ -29,12 +28,10 @@ from ._settings import Settings
 from ._settings._collectors import Collector
 from ._settings._spool import HANDOVER_TIMEOUT, Destination
 
-INNER = "otel_autoguard_inner"
-"""The wrapped exporter, for ``_pipelines``: the wrapper is the same pipeline."""
+INNER = "otel_autoguard_inner"  # the wrapped exporter: to _pipelines, the same pipeline
 _HTTP_EXPORTERS = "opentelemetry.exporter.otlp.proto.http"
 _POLL_S = 0.05
-_SEND_SPOOLED_S = 1.0
-"""At most this long per round of sending the spool."""
+_SEND_SPOOLED_S = 1.0  # at most this long per round of sending the spool
 
 
 class _State:
@@ -45,7 +42,7 @@ class _State:
         self.leaving_since: float | None = None
         self.refused = False
         self.slowest_answer = 0.0
-        self.said_full = False
+        self.said = False  # one spool problem line per process
         self.wrapped = 0
         self.unanswered = False
         """A leaving export was cut: the collector did not answer in the budget."""
@@ -250,16 +247,17 @@ def keep(spans: Any) -> None:
     """Spool ``spans`` as the OTLP request the exporter would have sent."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    spool, settings = STATE.spool, STATE.settings
-    if spool is None or settings is None or not spans:
-        return
-    if not spool.put(encode_spans(spans).SerializePartialToString()) and not STATE.said_full:
-        STATE.said_full = True
-        emit(
-            settings,
-            f"the spool in {spool.folder} is full ({settings.spool.max_bytes >> 20} MiB, "
-            "OTEL_AUTOGUARD_SPOOL_MAX_MB): spans it cannot hold are dropped",
-        )
+    spool = STATE.spool
+    if spool is not None and spans:
+        problem = spool.put(encode_spans(spans).SerializePartialToString())
+        if problem:
+            _say_once(f"cannot keep spans in the spool {spool.folder}: {problem}; they are dropped")
+
+
+def _say_once(message: str) -> None:
+    if not STATE.said:
+        STATE.said = True
+        emit(STATE.settings, message)
 
 
 def send_spooled() -> None:
@@ -275,5 +273,7 @@ def send_spooled() -> None:
             destination,
             lambda: time.monotonic() < until and budget_left(in_flight=False) > 0,
         )
+    except OSError as exc:
+        _say_once(f"cannot send the spool {spool.folder} ({exc.strerror or exc}); it stays")
     finally:
         STATE.sending.release()

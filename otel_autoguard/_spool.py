@@ -46,19 +46,22 @@ class Spool:
         self.service, self.url, self.max_bytes = service, url, max_bytes
         self._seq = 0
 
-    def put(self, data: bytes) -> bool:
-        """Keep one request; False when the spool is full (the caller says so)."""
-        if self.size() + len(data) > self.max_bytes:
-            return False
-        self._ensure_folder()
-        self._seq += 1
-        name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq}{SUFFIX}"
-        temporary = os.path.join(self.folder, f".{name}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.rename(temporary, os.path.join(self.folder, name))
-        return True
+    def put(self, data: bytes) -> str | None:
+        """Keep one request; else why not (full, or the folder cannot be written)."""
+        try:
+            if self.size() + len(data) > self.max_bytes:
+                return f"it is full ({self.max_bytes >> 20} MiB, OTEL_AUTOGUARD_SPOOL_MAX_MB)"
+            self._ensure_folder()
+            self._seq += 1
+            name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq}{SUFFIX}"
+            temporary = os.path.join(self.folder, f".{name}.tmp")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.rename(temporary, os.path.join(self.folder, name))
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc.strerror or exc}"
+        return None
 
     def _ensure_folder(self) -> None:
         if not os.path.isdir(self.folder):

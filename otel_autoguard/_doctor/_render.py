@@ -97,7 +97,7 @@ def _spool(part: dict[str, Any]) -> list[str]:
     lines = ["Hand-over spool", f"  {state}, in {part['folder']}"]
     for s in part["spools"]:
         lines.append(
-            f"  {s['service']} -> {s['collector']}: {s['batches']} batches, "
+            f"  {s['service']} at {s['collector']}: {s['batches']} batches, "
             f"{s['bytes']} bytes, oldest {s['oldest_age_s']} s ago"
         )
     if not part["spools"]:

@@ -203,7 +203,7 @@ def test_spool_files_are_private_and_the_doctor_shows_sends_and_clears_them(
 
     doctor = [venv.bin("otel-autoguard"), "doctor"]
     shown = run_doctor(doctor, env)
-    assert f"e2e-app -> {endpoint}/v1/traces: 1 batches" in shown, shown
+    assert f"e2e-app at {endpoint}/v1/traces: 1 batches" in shown, shown
     collector = Receiver(port=collector_port).start()
     try:
         sent = run_doctor([*doctor, "--spool-send"], env)

@@ -87,7 +87,7 @@ def test_destination_follows_the_exporters_rules() -> None:
 
 def test_put_claim_done(tmp_path: Path) -> None:
     spool = _spool.Spool(str(tmp_path), "shop", URL, 1 << 20)
-    assert spool.put(b"first") and spool.put(b"second")
+    assert spool.put(b"first") is None and spool.put(b"second") is None
     batch = next(Path(spool.folder).glob("*.otlp"))
     assert stat.S_IMODE(batch.stat().st_mode) == 0o600
     assert stat.S_IMODE(Path(spool.folder).stat().st_mode) == 0o700
@@ -102,9 +102,15 @@ def test_put_claim_done(tmp_path: Path) -> None:
 
 def test_a_full_spool_refuses(tmp_path: Path) -> None:
     spool = _spool.Spool(str(tmp_path), "shop", URL, 10)
-    assert spool.put(b"12345678")
-    assert not spool.put(b"123")
+    assert spool.put(b"12345678") is None
+    assert spool.put(b"123") == "it is full (0 MiB, OTEL_AUTOGUARD_SPOOL_MAX_MB)"
     assert spool.size() == 8
+
+
+def test_a_spool_that_cannot_be_written_says_why(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    spool = _spool.Spool(str(tmp_path / "file"), "shop", URL, 1 << 20)
+    assert spool.put(b"batch") == "NotADirectoryError: Not a directory"
 
 
 def test_a_stale_claim_is_taken_back(tmp_path: Path) -> None:
