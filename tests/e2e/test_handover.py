@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -228,3 +229,63 @@ def run_doctor(cmd: list[str], env: dict[str, str]) -> str:
     done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode in (0, 1), done.stderr
     return done.stdout
+
+
+def test_steady_load_across_a_collector_outage_and_reloads_loses_nothing(
+    procs: list[Proc], venv: Venv, app_dir: Path, spool_dir: Path
+) -> None:
+    # bench/faults.py's "killed" and "hang" rows, shortened: three clients throughout.
+    collector_port, port = free_port(), free_port()
+    first = Receiver(port=collector_port).start()
+    env = env_for(first.endpoint, spool_dir, PORT=str(port))
+    proc = serve(procs, [venv.python, "app.py"], app_dir, env=env, port=port, name="reloader")
+    proc.wait_configured(1)
+    answered: Counter[int] = Counter()
+    lock, stop = threading.Lock(), threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                pid = pid_of(get(port))
+            except OSError:
+                time.sleep(0.02)  # between two children
+                continue
+            with lock:
+                answered[pid] += 1
+
+    clients = [threading.Thread(target=client) for _ in range(3)]
+    for thread in clients:
+        thread.start()
+    second = None
+    try:
+        time.sleep(1.5)
+        first.stop()  # killed...
+        proc.edit_until_reloaded(app_dir / "app.py", 2)  # ...a reload while it is down
+        time.sleep(1.0)
+        second = Receiver(port=collector_port).start()  # back...
+        second.mode = "hang"  # ...hung across the next reload
+        proc.edit_until_reloaded(app_dir / "app.py", 3)
+        second.mode = "ok"
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join()
+    assert second is not None
+    try:
+        assert stop_and_time(proc) < STOP_TIMEOUT / 4
+        if spooled(spool_dir):  # what the last child could not send: the next run sends it
+            again = serve(procs, [venv.python, "app.py", "nodebug"], app_dir, env=env, port=port)
+            answered[pid_of(get(port))] += 1
+            stop_and_time(again)
+        assert len(answered) >= 3 and sum(answered.values()) > 30, answered
+        total = sum(answered.values())
+        second.wait_for_server_spans(total - len(first.server_spans()))
+        time.sleep(1.0)  # a duplicate sent late would show now
+        spans = first.server_spans() + second.server_spans()
+        assert len(spans) == total
+        assert len({s.span_id for s in spans}) == total, "duplicate spans"
+        assert Counter(s.pid for s in spans) == answered
+    finally:
+        second.stop()
+    assert spooled(spool_dir) == []
