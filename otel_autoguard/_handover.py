@@ -235,6 +235,9 @@ class HandingOver:
             if not batch.done:
                 STATE.unanswered = True
                 batch.keep()  # at least once: a collector that never answered may have it
+        # A round of sending the spool ends within the budget: let it delete what it sent.
+        if STATE.sending.acquire(timeout=max(budget_left(in_flight=True), 0.0) + 0.2):
+            STATE.sending.release()
 
     def shutdown(self, *args: Any, **kwargs: Any) -> Any:
         return self._inner.shutdown(*args, **kwargs)
@@ -261,18 +264,15 @@ def _say_once(message: str) -> None:
 
 
 def send_spooled() -> None:
-    """The collector just took a batch: send the spool, for a round of at most 1 s."""
+    """The collector just took a batch: send the spool, for a round of at most 1 s (a
+    leaving process: what fits in its budget; the rest waits on)."""
     spool, destination = STATE.spool, STATE.destination
     if spool is None or destination is None or not STATE.sending.acquire(blocking=False):
         return
     until = time.monotonic() + _SEND_SPOOLED_S
     try:
-        # A leaving process sends what fits in its budget; the rest waits on.
-        _resend.send(
-            spool,
-            destination,
-            lambda: time.monotonic() < until and budget_left(in_flight=False) > 0,
-        )
+        left = lambda: min(until - time.monotonic(), budget_left(in_flight=False))  # noqa: E731
+        _resend.send(spool, destination, left)
     except OSError as exc:
         _say_once(f"cannot send the spool {spool.folder} ({exc.strerror or exc}); it stays")
     finally:

@@ -29,16 +29,18 @@ def post(destination: Destination, data: bytes, timeout: float = 10.0) -> bool:
 
 
 def send(
-    spool: _spool.Spool, destination: Destination, go_on: Callable[[], bool] = lambda: True
+    spool: _spool.Spool, destination: Destination, left: Callable[[], float] = lambda: 10.0
 ) -> tuple[int, int]:
-    """Send the spool's batches, oldest first, while ``go_on()``; (sent, not taken).
+    """Send the spool's batches, oldest first, while ``left()`` seconds remain (each POST
+    waits at most that, and 10 s); (sent, not taken).
 
     The first batch the collector does not take ends the round: it is given back,
     as is every batch not tried.
     """
     sent = kept = 0
     for claimed, data in spool.claim():
-        if not go_on() or not post(destination, data):
+        seconds = min(left(), 10.0)
+        if seconds <= 0 or not post(destination, data, seconds):
             _spool.release(claimed)
             kept += 1
             break

@@ -21,7 +21,7 @@ SUFFIX = ".otlp"
 _CLAIMED = ".sending"
 _ABOUT = "collector.json"
 _STALE_CLAIM_S = 300.0
-"""A claim older than this was left by a process that died while sending."""
+"""A claim older than this, or whose process is gone, was left by one that died sending."""
 
 
 class Summary(NamedTuple):
@@ -81,7 +81,7 @@ class Spool:
         """
         now = time.time()
         for path, _size, mtime in _entries(self.folder, claimed=True):
-            if path.endswith(_CLAIMED) and now - mtime < _STALE_CLAIM_S:
+            if path.endswith(_CLAIMED) and now - mtime < _STALE_CLAIM_S and _alive(path):
                 continue
             claimed = f"{_original(path)}.{os.getpid()}{_CLAIMED}"
             try:
@@ -92,6 +92,17 @@ class Spool:
             except FileNotFoundError:
                 continue  # another process claimed it first
             yield claimed, data
+
+
+def _alive(claimed: str) -> bool:
+    """Whether the process that claimed a batch still runs (its pid is in the name)."""
+    try:
+        os.kill(int(claimed[: -len(_CLAIMED)].rsplit(".", 1)[1]), 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def done(claimed: str) -> None:

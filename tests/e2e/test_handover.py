@@ -139,11 +139,12 @@ def test_ctrl_c_with_a_hung_collector_is_quick_and_the_next_run_sends_the_spans(
         collector.stop()
 
 
-def test_503_then_recovery_loses_nothing_while_serving(
-    procs: list[Proc], venv: Venv, app_dir: Path, spool_dir: Path
+@pytest.mark.parametrize("fault", ["503", "garbage"])
+def test_a_failing_collector_then_recovery_loses_nothing_while_serving(
+    procs: list[Proc], venv: Venv, app_dir: Path, spool_dir: Path, fault: str
 ) -> None:
     collector = Receiver().start()
-    collector.mode = "503"
+    collector.mode = fault
     try:
         port = free_port()
         # Exports every 200 ms; each failing one retries for at most 2 s, then is spooled.

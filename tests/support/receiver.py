@@ -72,7 +72,8 @@ class Receiver:
         self.delay = delay
         self.mode = "ok"
         """Fault injection: ``ok``; ``hang`` (reads each export, never answers, records
-        nothing until the mode changes, then drops the connection); ``503``."""
+        nothing until the mode changes, then drops the connection); ``503``; ``garbage``
+        (bytes that are not HTTP)."""
         self._stopped = threading.Event()
         self.data = Received()
         self._lock = threading.Lock()
@@ -157,6 +158,10 @@ class Receiver:
                     return
                 if receiver.mode == "503":
                     self.send_error(503)
+                    return
+                if receiver.mode == "garbage":  # not HTTP at all
+                    self.wfile.write(b"\x00\xffnot an answer\r\n\r\n")
+                    self.close_connection = True
                     return
                 if receiver.delay:
                     time.sleep(receiver.delay)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -117,8 +118,23 @@ def test_a_stale_claim_is_taken_back(tmp_path: Path) -> None:
     spool = _spool.Spool(str(tmp_path), "shop", URL, 1 << 20)
     spool.put(b"batch")
     ((claimed, _data),) = spool.claim()
-    os.utime(claimed, (1, 1))  # left by a process that died while sending
+    os.utime(claimed, (1, 1))  # left long ago by a process that died while sending
     assert [data for _claim, data in spool.claim()] == [b"batch"]
+
+
+def test_a_claim_of_a_process_that_is_gone_is_taken_back(tmp_path: Path) -> None:
+    spool = _spool.Spool(str(tmp_path), "shop", URL, 1 << 20)
+    spool.put(b"batch")
+    ((claimed, _data),) = spool.claim()
+    gone = _finished_pid()
+    os.rename(claimed, claimed.replace(f".{os.getpid()}.sending", f".{gone}.sending"))
+    assert [data for _claim, data in spool.claim()] == [b"batch"]
+
+
+def _finished_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def test_one_folder_per_service_and_collector(tmp_path: Path) -> None:
