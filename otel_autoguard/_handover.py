@@ -43,7 +43,6 @@ class _State:
         self.refused = False
         self.slowest_answer = 0.0
         self.said = False  # one spool problem line per process
-        self.wrapped = 0
         self.unanswered = False
         """A leaving export was cut: the collector did not answer in the budget."""
         self.sending = _forks.Lock()
@@ -75,11 +74,7 @@ def _wrapping(cls: Any) -> Any:
     if not str(getattr(cls, "__module__", "")).startswith(_HTTP_EXPORTERS):
         return cls
 
-    def make(**kwargs: Any) -> HandingOver:
-        STATE.wrapped += 1
-        return HandingOver(cls(**kwargs))
-
-    return make
+    return lambda **kwargs: HandingOver(cls(**kwargs))
 
 
 def configured(destination: Destination) -> None:
@@ -94,7 +89,7 @@ def configured(destination: Destination) -> None:
 
 def spooling() -> bool:
     """This process's spans go to the spool when the collector cannot take them."""
-    return STATE.wrapped > 0 and STATE.spool is not None
+    return bool(STATE.exporters) and STATE.spool is not None
 
 
 @contextlib.contextmanager
@@ -271,8 +266,12 @@ def send_spooled() -> None:
         return
     until = time.monotonic() + _SEND_SPOOLED_S
     try:
-        left = lambda: min(until - time.monotonic(), budget_left(in_flight=False))  # noqa: E731
-        _resend.send(spool, destination, left)
+        _resend.send(
+            spool,
+            destination,
+            lambda: time.monotonic() < until and budget_left(in_flight=False) > 0,
+            lambda: 10.0 if STATE.leaving_since is None else budget_left(in_flight=True),
+        )
     except OSError as exc:
         _say_once(f"cannot send the spool {spool.folder} ({exc.strerror or exc}); it stays")
     finally:

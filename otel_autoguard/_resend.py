@@ -29,18 +29,20 @@ def post(destination: Destination, data: bytes, timeout: float = 10.0) -> bool:
 
 
 def send(
-    spool: _spool.Spool, destination: Destination, left: Callable[[], float] = lambda: 10.0
+    spool: _spool.Spool,
+    destination: Destination,
+    go_on: Callable[[], bool] = lambda: True,
+    timeout: Callable[[], float] = lambda: 10.0,
 ) -> tuple[int, int]:
-    """Send the spool's batches, oldest first, while ``left()`` seconds remain (each POST
-    waits at most that, and 10 s); (sent, not taken).
+    """Send the spool's batches, oldest first, while ``go_on()``; (sent, not taken).
 
-    The first batch the collector does not take ends the round: it is given back,
-    as is every batch not tried.
+    Each POST waits up to ``timeout()`` seconds: cutting one the collector is slowly
+    taking would send it twice. The first batch the collector does not take ends the
+    round: it is given back, as is every batch not tried.
     """
     sent = kept = 0
     for claimed, data in spool.claim():
-        seconds = min(left(), 10.0)
-        if seconds <= 0 or not post(destination, data, seconds):
+        if not go_on() or not post(destination, data, timeout()):
             _spool.release(claimed)
             kept += 1
             break

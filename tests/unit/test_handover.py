@@ -44,7 +44,6 @@ def spool_root(tmp_path: Path) -> Iterator[Path]:
     )
     _handover.STATE.__init__()  # type: ignore[misc]
     _handover.STATE.settings = settings
-    _handover.STATE.wrapped = 1
     _handover.configured(destination({"OTEL_SERVICE_NAME": "shop"}))
     yield tmp_path
     _handover.STATE.__init__()  # type: ignore[misc]
