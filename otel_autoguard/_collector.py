@@ -42,7 +42,8 @@ def _refuses(address: tuple[str, int]) -> bool:
         return False  # no definite answer (a timeout, a name not resolved): flush as usual
 
 
-def message(gone: list[Collector]) -> str:
+def message(gone: list[Collector], *, spooled: bool = False) -> str:
+    """One line for the collectors that refuse connections (``spooled``: spans are kept)."""
     by_endpoint: dict[tuple[str, str], list[str]] = {}
     for collector in gone:
         by_endpoint.setdefault((collector.endpoint, collector.source), []).append(collector.signal)
@@ -50,7 +51,14 @@ def message(gone: list[Collector]) -> str:
         f"{endpoint} ({source}: {', '.join(signals)})"
         for (endpoint, source), signals in by_endpoint.items()
     )
+    dropped = [c.signal for c in gone if not (spooled and c.signal == "traces")]
+    if len(dropped) == len(gone):
+        return (
+            f"the collector refuses connections at {where}: what this process still holds "
+            "for it is dropped at exit instead of retried until the exporter's timeout"
+        )
+    rest = f"; its {' and '.join(dropped)} are dropped at exit" if dropped else ""
     return (
-        f"the collector refuses connections at {where}: what this process still holds "
-        "for it is dropped at exit instead of retried until the exporter's timeout"
+        f"the collector refuses connections at {where}: this process's spans wait in the "
+        f"spool for the next process to send{rest}"
     )

@@ -63,3 +63,9 @@ class Lock:
 
     def __exit__(self, *exc: object) -> None:
         self._lock.__exit__(*exc)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return bool(self._lock.acquire(blocking, timeout))
+
+    def release(self) -> None:
+        self._lock.release()

@@ -28,6 +28,7 @@ from . import (
     _collector,
     _exit,
     _forks,
+    _handover,
     _instrument_cli,
     _manual_patches,
     _otel,
@@ -41,6 +42,7 @@ from ._manual import AppSetup
 from ._roles import Decision, Role
 from ._settings import Settings
 from ._settings._collectors import Collector, collectors
+from ._settings._spool import destination
 
 _NEVER_SERVE = (Role.SKIP, Role.RELOADER_PARENT, Role.SUPERVISOR)
 _LOST = "the spans it still held may be lost"
@@ -55,15 +57,12 @@ class Process:
         self.role: Role | None = None
         self.configured = False
         self.server_known = False
-        """A known server's hook has spoken in this process (or the master it forked
-        from): the accept() fallback then has nothing to add."""
+        """A known server's hook spoke here (or in the master forked from): no fallback."""
         self.ours: _providers.Pipelines = {}
         """Per signal, the provider otel-autoguard's configuration set and its processors."""
         self.collectors: tuple[Collector, ...] = ()
-        """Where each signal of our configuration exports (read once it is configured:
-        the distro sets its defaults then)."""
-        self.down: frozenset[str] | None = None
-        """Signals whose collector refused connections; decided at most once."""
+        """Where each of our signals exports (read once configured: the distro's defaults)."""
+        self.down: frozenset[str] | None = None  # refusing collectors' signals, decided once
         self.app = AppSetup()
         self._lock = _forks.Lock()
         _forks.register(self._after_fork)
@@ -180,7 +179,9 @@ class Process:
             self.configured, self.role = True, Role.SERVE
             with guard(settings, "configuring the OpenTelemetry SDK", TELEMETRY_OFF) as outcome:
                 before = _providers.pipelines()
+                _handover.install(settings)
                 configurator = _otel.configure_sdk(settings)
+                _handover.configured(destination(os.environ))
                 # What this configuration set up, before the application's held span
                 # processors join it. Its providers leave through the exit plan.
                 self.ours = {
@@ -212,14 +213,14 @@ class Process:
             gone = _collector.refusing(candidates)
             self.down = frozenset(c.signal for c in gone)
             if gone and say:
-                emit(self.settings, _collector.message(gone))
+                emit(self.settings, _collector.message(gone, spooled=_handover.spooling()))
         return self.down
 
     def flush(self, signals: tuple[str, ...] = _providers.SIGNALS, *, say: bool = True) -> None:
         """The one flush: every way out of a serving process goes through it."""
         if self.settings is not None and self.configured:
-            budget = self.settings.stop_timeout
-            _providers.flush(budget, signals, self.refused(say=say))
+            with _handover.leaving(self.refused(say=say), self.collectors) as skip:
+                _providers.flush(self.settings.stop_timeout, signals, skip)
 
     def _flush_on_sigterm(self) -> None:
         with guard(self.settings, "flushing telemetry on SIGTERM", _LOST):
@@ -253,7 +254,7 @@ class Process:
         Signals whose collector refuses connections are not: their shutdown would
         only retry until the exporter's timeout.
         """
-        skip = self.refused()
+        skip = _handover.skipped(self.refused(), self.collectors)
         for signal in _providers.SIGNALS:
             provider: Any = self.ours.get(signal, (None,))[0]
             if provider is not None and signal not in skip:

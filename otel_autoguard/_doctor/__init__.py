@@ -16,7 +16,7 @@ from .. import __version__
 from .._instrument_cli import is_its_directory
 from .._settings import Settings, load_settings
 from .._settings._doctor import DoctorEnv, exec_environ, load_doctor_env
-from . import _check, _collect, _conflicts, _render
+from . import _check, _collect, _conflicts, _render, _spool
 from ._model import ERROR, Export, Facts
 from ._role import role
 
@@ -28,6 +28,7 @@ def run(
     as_json: bool = False,
     check: bool = False,
     timeout: float = 5.0,
+    spool_action: str | None = None,
 ) -> int:
     started = started_with(environ)
     # otel-autoguard decides on the variables as given, before any sitecustomize runs.
@@ -39,6 +40,7 @@ def run(
     env = load_doctor_env(environ)
     facts = _collect.facts(settings, env, distro_defaults_undone=undone)
     report = build(facts, environ, command)
+    report["spool"] = _spool.report(settings, environ, spool_action)
     if check:
         report["check"] = _check.check_all(facts.exports, timeout)
     report["result"] = verdict(report)

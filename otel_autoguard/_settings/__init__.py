@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 
 from .. import _otlp
+from ._spool import SpoolSettings, load_spool
+from ._values import parse_bool, parse_seconds
 
 # Our own variables.
 ENABLED = "OTEL_AUTOGUARD_ENABLED"
@@ -62,9 +64,6 @@ DEFAULT_STOP_TIMEOUT = 20.0
 # User info ("user:password@") and query strings ("?api_key=…") of URLs in messages.
 _URL_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
 _URL_QUERY = re.compile(r"(\w+://[^\s?#]*)\?[^\s#'\"]*")
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
-_BOOL_ACCEPTED = "true/false (also 1/0, yes/no, on/off)"
 
 
 class SettingsError(ValueError):
@@ -81,6 +80,8 @@ class Settings:
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
     decision_log: str | None = None
     """A file each process appends its decisions to, as JSON lines (see ``_decisions``)."""
+    spool: SpoolSettings = dataclasses.field(default_factory=SpoolSettings)
+    """The hand-over spool (``_handover``, ``_spool``)."""
     traces_sampler: str | None = None
     configurator: str | None = None
     distro: str | None = None
@@ -109,21 +110,6 @@ class Settings:
         return _URL_QUERY.sub(r"\1?[REDACTED]", text)
 
 
-def _parse_bool(
-    environ: Mapping[str, str], name: str, problems: list[str], fallback: str
-) -> bool | None:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return None
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    problems.append(f"{name}={raw!r} is not valid; accepted: {_BOOL_ACCEPTED}; {fallback}")
-    return None
-
-
 def _parse_role(environ: Mapping[str, str], problems: list[str]) -> str:
     raw = environ.get(ROLE)
     if raw is None or not raw.strip():
@@ -133,23 +119,6 @@ def _parse_role(environ: Mapping[str, str], problems: list[str]) -> str:
         return value
     problems.append(f"{ROLE}={raw!r} is not valid; accepted: {', '.join(ROLES)}; using auto")
     return "auto"
-
-
-def _parse_timeout(environ: Mapping[str, str], problems: list[str]) -> float:
-    raw = environ.get(STOP_TIMEOUT)
-    if raw is None or not raw.strip():
-        return DEFAULT_STOP_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value > 0 and value != float("inf"):
-        return value
-    problems.append(
-        f"{STOP_TIMEOUT}={raw!r} is not valid; accepted: a number of seconds > 0; "
-        f"using {DEFAULT_STOP_TIMEOUT:g}"
-    )
-    return DEFAULT_STOP_TIMEOUT
 
 
 def _secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -213,10 +182,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     ``Settings.problems`` and its default is used, so the application keeps running.
     """
     problems: list[str] = []
-    enabled = _parse_bool(environ, ENABLED, problems, "deciding as if unset")
+    enabled = parse_bool(environ, ENABLED, problems, "deciding as if unset")
     active, reason = _activation(environ, enabled)
-    debug = _parse_bool(environ, DEBUG, problems, "using false")
-    strict = _parse_bool(environ, STRICT, problems, "using false")
+    debug = parse_bool(environ, DEBUG, problems, "using false")
+    strict = parse_bool(environ, STRICT, problems, "using false")
     sampler = environ.get(TRACES_SAMPLER, "").strip() or None
     return Settings(
         active=active,
@@ -224,7 +193,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         debug=bool(debug),
         strict=bool(strict),
         role=_parse_role(environ, problems),
-        stop_timeout=_parse_timeout(environ, problems),
+        stop_timeout=parse_seconds(environ, STOP_TIMEOUT, DEFAULT_STOP_TIMEOUT, problems),
+        spool=load_spool(environ, problems),
         decision_log=environ.get(DECISION_LOG, "").strip() or None,
         traces_sampler=sampler,
         configurator=environ.get(CONFIGURATOR, "").strip() or None,

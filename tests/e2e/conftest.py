@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import APPS, Proc, Venv, build_wheel, make_venv, run
+from tests.support.procs import APPS, SPOOL_ROOT, Proc, Venv, build_wheel, make_venv, run
 from tests.support.receiver import Receiver
 
 # The apps run inside their own venvs; test_in_app.py is run there by a test.
@@ -151,6 +151,12 @@ def app_dir(tmp_path: Path) -> Path:
     target = tmp_path / "app"
     shutil.copytree(APPS, target)
     return target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _spools() -> Iterator[None]:
+    yield
+    shutil.rmtree(SPOOL_ROOT, ignore_errors=True)
 
 
 @pytest.fixture

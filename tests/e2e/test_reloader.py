@@ -199,13 +199,15 @@ def test_a_repeated_ctrl_c_does_not_cut_the_apps_own_shutdown(
 def test_spans_are_flushed_first_when_the_stop_budget_is_short(
     procs: list[Proc], venv: Venv, app_dir: Path
 ) -> None:
-    # 4 s per export, 6 s to stop: room for the spans, not for every signal.
+    # 4 s per export, 6 s to stop: room for the spans, not for every signal. A collector
+    # that has not answered yet gets the hand-over budget (1 s by default, then the spans
+    # go to the spool: test_handover.py); here 5 s.
     receiver = Receiver(delay=4.0).start()
     try:
         proc, port = start(
             procs, venv, app_dir, receiver, "app.py",
             OTEL_BSP_SCHEDULE_DELAY="60000", OTEL_METRIC_EXPORT_INTERVAL="60000",
-            OTEL_AUTOGUARD_STOP_TIMEOUT="6",
+            OTEL_AUTOGUARD_STOP_TIMEOUT="6", OTEL_AUTOGUARD_HANDOVER_TIMEOUT="5",
         )  # fmt: skip
         (child,) = proc.wait_configured(1)
         for _ in range(N):

@@ -10,8 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +73,10 @@ def make_venv(path: Path, python: str, wheel: Path, *extra: str) -> Venv:
     return venv
 
 
+SPOOL_ROOT = os.path.join(tempfile.gettempdir(), f"otel-autoguard-tests-{os.getpid()}")
+"""Where the apps under test spool (the runner's own folder, not the user's cache)."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,6 +102,8 @@ def otel_env(endpoint: str, **extra: str) -> dict[str, str]:
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
         "OTEL_AUTOGUARD_DEBUG": "true",
+        # A spool of its own: a later test's collector may get the same port.
+        "OTEL_AUTOGUARD_SPOOL_DIR": os.path.join(SPOOL_ROOT, uuid.uuid4().hex),
     }
     settings.update(extra)
     return base_env(**settings)

@@ -24,9 +24,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "shim",
     ),
     ("_settings", "_settings._doctor", "_settings._collectors"),
-    ("_roles", "_boundary", "_collector"),
-    ("_forks", "_patching", "_decisions", "_otel_log", "_instrument_cli"),
-    ("_imports", "_exit", "_otel", "_events"),
+    ("_roles", "_boundary", "_collector", "_spool"),
+    ("_forks", "_patching", "_decisions", "_otel_log", "_instrument_cli", "_resend"),
+    ("_imports", "_exit", "_otel", "_events", "_handover"),
     ("_manual", "_reloader"),
     ("_manual_patches", "_servers"),
     ("_process",),
@@ -93,7 +93,11 @@ def test_imports_run_down_the_layers_only(path: Path) -> None:
     for imported, _names in _imports(path):
         # `from .. import __version__`: the version, at the bottom.
         target = "_version" if imported == "__init__" and module != "__init__" else imported
-        if _group(target) == _group(module) and module.split(".")[0] in ("_doctor", "_servers"):
+        if _group(target) == _group(module) and module.split(".")[0] in (
+            "_doctor",
+            "_servers",
+            "_settings",
+        ):
             continue  # siblings inside one package
         if target.startswith(f"{module}.") or module.startswith(f"{target}."):
             continue  # a package and its own modules
