@@ -57,6 +57,8 @@ TOOLS = frozenset(
         "pytest",
         "py.test",
         "unittest",
+        # Django's own test suite (tests/runtests.py), and projects that copy it.
+        "runtests",
         "pipx",
         "ensurepip",
         "venv",

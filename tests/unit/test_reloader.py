@@ -82,3 +82,37 @@ def test_the_real_subprocess_run_still_stops_gracefully(autoreload: types.Module
     _django._patch_reloader(ctx, autoreload)
     assert autoreload.restart_with_reloader() == 0
     assert os.environ["OTEL_AUTOGUARD_RELOADER_PID"] == str(os.getpid())
+
+
+def test_a_test_runner_is_recognised_from_any_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import unittest
+
+    from otel_autoguard import _callsite
+
+    assert _callsite.test_runner() == "pytest"
+    monkeypatch.delitem(sys.modules, "_pytest")
+    assert _callsite.test_runner() is None
+    seen: list[str | None] = []
+
+    class LiveServerThread(threading.Thread):  # Django's, by name
+        def run(self) -> None:
+            seen.append(_callsite.test_runner())
+
+    class Case(unittest.TestCase):
+        def test_live_server(self) -> None:
+            # A server thread of a test that unittest runs: the main thread is in unittest.
+            thread = threading.Thread(target=lambda: seen.append(_callsite.test_runner()))
+            thread.start()
+            thread.join()
+
+    import io
+
+    result = unittest.TextTestRunner(stream=io.StringIO()).run(
+        unittest.defaultTestLoader.loadTestsFromTestCase(Case)
+    )
+    assert result.wasSuccessful()
+    thread = LiveServerThread()
+    thread.start()
+    thread.join()
+    assert seen == ["unittest", "a Django LiveServerTestCase"]

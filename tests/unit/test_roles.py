@@ -54,6 +54,7 @@ CASES = [
     ({}, [PY, "-m", "django", "test"], Role.SKIP, "django test does not serve"),
     ({}, [PY, "-m", "django", "runserver"], Role.DEFER, "django:"),
     ({}, [PY, "-m", "unittest", "discover"], Role.SKIP, "unittest never serves"),
+    ({}, [PY, "tests/runtests.py", "servers"], Role.SKIP, "runtests never serves"),
     # Pre-fork and supervising servers defer: their hooks settle the role later.
     ({}, [PY, "/v/bin/gunicorn", "-w", "2", "app:app"], Role.DEFER, "gunicorn:"),
     ({}, [PY, "-m", "uvicorn", "--reload", "app:app"], Role.DEFER, "uvicorn:"),
