@@ -145,7 +145,7 @@ def _without_bad_sampler(settings: Settings) -> Iterator[None]:
 
 
 def configure_sdk(settings: Settings) -> str:
-    """Run the installed configurator (the distro's SDK configurator); returns its name."""
+    """Run the installed configurator (the distro's SDK configurator); returns its class."""
     from opentelemetry.instrumentation.version import __version__ as auto_version
     from opentelemetry.util._importlib_metadata import entry_points
 
@@ -164,7 +164,8 @@ def configure_sdk(settings: Settings) -> str:
                 auto_instrumentation_version=auto_version, resource_attributes=attributes
             )
             quiet_export_failures(settings)
-            return str(entry_point.name)
+            # What the line names: the class (opentelemetry.distro.OpenTelemetryConfigurator).
+            return str(entry_point.value).replace(":", ".")
     hint = f"{CONFIGURATOR}={wanted!r}" if wanted else "none is installed"
     raise RuntimeError(
         f"no OpenTelemetry configurator to run ({hint}); install opentelemetry-distro"

@@ -117,7 +117,7 @@ def test_management_commands_that_never_serve_are_skipped(
     )
     lines = [line for line in done.stderr.splitlines() if line.startswith("otel-autoguard:")]
     assert lines[0].endswith(
-        f"role=skip reason='manage {command} does not serve requests' action=none"
+        f"role=skip reason='manage.py {command} does not serve requests' action=none"
     ), done.stderr
     assert lines[-1].endswith(f"exit role=skip {NO_SDK}")
     assert receiver.data.requests == {}

@@ -195,7 +195,7 @@ def test_inactive_exits_1_and_says_which_variable(
          "app: role unknown at start", 0),
         (["gunicorn", "-w", "2", "app:app"], {}, "defer", "gunicorn: role unknown at start", 0),
         (["python", "manage.py", "runserver"], {}, "defer", "manage: role unknown at start", 0),
-        (["python", "manage.py", "test"], {}, "skip", "manage test does not serve requests", 1),
+        (["python", "manage.py", "test"], {}, "skip", "manage.py test does not serve requests", 1),
         (["uwsgi", "--master", "--http", ":8000", "--module", "app:app"], {}, "defer",
          "uWSGI: its workers are configured after fork, its master never", 0),
     ],

@@ -369,7 +369,7 @@ def test_role_is_predicted_by_detect_role() -> None:
          "with --workers `supervisor`"),
         ("python manage.py runserver", "defer", "manage: role unknown",
          "this process becomes `reloader-parent`"),
-        ("python manage.py test", "skip", "manage test does not serve requests", None),
+        ("python manage.py test", "skip", "manage.py test does not serve requests", None),
         ("django-admin migrate --settings s", "skip", "django-admin migrate does not serve", None),
         ("uwsgi --master --http :8000 -w app", "defer", "uWSGI: its workers are configured",
          "the master becomes `supervisor`"),
