@@ -30,7 +30,7 @@ class Decided(NamedTuple):
     def text(self) -> str:
         line = f"role={self.role} reason={self.reason!r} action={self.action}"
         if self.configurator is not None:
-            line += f" (configurator {self.configurator!r})"
+            line += f" by {self.configurator}"
         return f"{line}; {self.note}" if self.note else line
 
 

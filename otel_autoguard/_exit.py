@@ -8,10 +8,11 @@ hook (uWSGI), a process about to ``os._exit`` (a forked request).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import FrameType
 from typing import Callable
 
@@ -34,6 +35,24 @@ def hold_stop_signals() -> None:
     """Ignore SIGINT and SIGTERM from now on: a repeat must not cut a flush short."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def deferring_stop_signals() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGQUIT back while the block runs; deliver them after.
+
+    A stop that arrives during set-up then reaches the handler in place when the
+    block ends, and cannot interrupt the set-up half way.
+    """
+    stops = {signal.SIGINT, signal.SIGTERM, signal.SIGQUIT}
+    if not hasattr(signal, "pthread_sigmask") or not in_main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def in_main_thread() -> bool:

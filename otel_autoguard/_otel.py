@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -145,7 +146,7 @@ def _without_bad_sampler(settings: Settings) -> Iterator[None]:
 
 
 def configure_sdk(settings: Settings) -> str:
-    """Run the installed configurator (the distro's SDK configurator); returns its name."""
+    """Run the installed configurator (the distro's SDK configurator); returns its class."""
     from opentelemetry.instrumentation.version import __version__ as auto_version
     from opentelemetry.util._importlib_metadata import entry_points
 
@@ -164,8 +165,25 @@ def configure_sdk(settings: Settings) -> str:
                 auto_instrumentation_version=auto_version, resource_attributes=attributes
             )
             quiet_export_failures(settings)
-            return str(entry_point.name)
+            keep_secrets_local()
+            # What the line names: the class (opentelemetry.distro.OpenTelemetryConfigurator).
+            return str(entry_point.value).replace(":", ".")
     hint = f"{CONFIGURATOR}={wanted!r}" if wanted else "none is installed"
     raise RuntimeError(
         f"no OpenTelemetry configurator to run ({hint}); install opentelemetry-distro"
     )
+
+
+class _NoDebuggerPin(logging.Filter):
+    """Werkzeug's ``* Debugger PIN: …`` line unlocks its debugger's remote console."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("werkzeug") and "Debugger PIN:" in str(record.msg))
+
+
+def keep_secrets_local() -> None:
+    """OpenTelemetry's log handlers never export the debugger PIN; the console still shows it."""
+    for handler in logging.getLogger().handlers:
+        opentelemetry = type(handler).__module__.startswith("opentelemetry")
+        if opentelemetry and not any(isinstance(f, _NoDebuggerPin) for f in handler.filters):
+            handler.addFilter(_NoDebuggerPin())

@@ -72,12 +72,43 @@ class _ExportFailures(logging.Handler):
         if endpoint in self._reported:
             return
         self._reported.add(endpoint)
-        reason = record.getMessage().strip().splitlines()[0][:300]
         _boundary.emit(
             self._settings,
-            f"cannot export to {endpoint} (from {source}): {reason}; the exporter keeps "
-            "retrying, further export errors for it in this process are not shown",
+            f"cannot export to {endpoint} (from {source}): {summary(record.getMessage())}; "
+            "retrying quietly",
         )
+
+
+_REASON_LIMIT = 80
+_CLASS = re.compile(r"\b([A-Z][A-Za-z]*(?:Error|Exception|Timeout))\b")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+_HOST = re.compile(r"host='([^']+)', port=(\d+)\)?:? ?([^(]*)")
+
+
+def summary(message: str) -> str:
+    """An exporter's message, short: an exception class, a short reason, the host.
+
+    The HTTP exporters embed the whole urllib3 exception (``HTTPConnectionPool(host=…):
+    Max retries exceeded … (Caused by NewConnectionError('<… object at 0x…>: Failed to
+    establish a new connection: [Errno 111] Connection refused'))``).
+    """
+    lines = message.strip().splitlines()
+    line = lines[0] if lines else "export failed"
+    if len(line) <= _REASON_LIMIT and "object at 0x" not in line:
+        return line
+    classes = _CLASS.findall(line)
+    errno, host = _ERRNO.search(line), _HOST.search(line)
+    parts = [classes[-1]] if classes else []
+    if errno:
+        parts.append(errno.group(1).strip())
+    elif host and host.group(3).strip():
+        parts.append(host.group(3).strip().rstrip("."))
+    text = ": ".join(parts) or line.split(":")[0]
+    if host:
+        text += f" ({host.group(1)}:{host.group(2)})"
+    if len(text) > _REASON_LIMIT:
+        text = text[: _REASON_LIMIT - 1].rsplit(" ", 1)[0] + "…"
+    return text
 
 
 # The HTTP exporters log under one module per signal; the gRPC ones share a module

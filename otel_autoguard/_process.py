@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
 import threading
 from typing import Any
 
 from . import (
+    _callsite,
     _collector,
     _exit,
     _forks,
@@ -105,9 +105,9 @@ class Process:
             # since reset SIGTERM to its default (uvicorn's gunicorn worker does).
             _exit.flush_on_sigterm(self.settings, self._flush_on_sigterm)
             return
-        if "_pytest" in sys.modules:
-            # A test suite's live server (pytest-xdist workers start as `python -c`).
-            self._become(Role.SKIP, f"{source}, but pytest runs in this process", "none")
+        runner = _callsite.test_runner()  # a test's live server (xdist: `python -c`)
+        if runner is not None:
+            self._become(Role.SKIP, f"{source}, but {runner} runs in this process", "none")
             return
         self._configure(source)
 

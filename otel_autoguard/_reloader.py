@@ -52,7 +52,13 @@ def entering_as_parent(ctx: Context, module: Any, run_main: bool, reason: str) -
 
 
 class _Subprocess:
-    """The reloader module's view of ``subprocess``, with a graceful ``call`` and ``run``."""
+    """The reloader module's view of ``subprocess``, with a graceful ``call`` and ``run``.
+
+    Every name is looked up on ``subprocess`` when it is used, never copied: a ``call``
+    or ``run`` that a test mocked (``mock.patch("django.utils.autoreload.subprocess.run")``)
+    or someone else patched is called as it is, and only the standard library's own
+    is made graceful.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -61,6 +67,11 @@ class _Subprocess:
         return getattr(subprocess, name)
 
     def call(self, args: Any, **kwargs: Any) -> int:
+        if not _stdlib(subprocess.call):
+            return int(subprocess.call(args, **kwargs))
+        return self._graceful(args, **kwargs)
+
+    def _graceful(self, args: Any, **kwargs: Any) -> int:
         proc = subprocess.Popen(args, **kwargs)
         try:
             return proc.wait()
@@ -71,9 +82,17 @@ class _Subprocess:
 
     def run(self, args: Any, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
         # Django's autoreloader: subprocess.run(args, env=..., close_fds=False).
-        if {"input", "capture_output", "timeout", "check"} & kwargs.keys():
+        if not _stdlib(subprocess.run) or (
+            {"input", "capture_output", "timeout", "check"} & kwargs.keys()
+        ):
             return subprocess.run(args, **kwargs)  # noqa: PLW1510 - the caller's choice
-        return subprocess.CompletedProcess(args, self.call(args, **kwargs))
+        return subprocess.CompletedProcess(args, self._graceful(args, **kwargs))
+
+
+def _stdlib(function: Any) -> bool:
+    """``function`` is the standard library's own (not a mock, not someone's patch)."""
+    code = getattr(function, "__code__", None)
+    return code is not None and code.co_filename == subprocess.__file__
 
 
 def _stop(proc: subprocess.Popen[Any], exc: BaseException, settings: Settings) -> None:

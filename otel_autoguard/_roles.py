@@ -57,6 +57,8 @@ TOOLS = frozenset(
         "pytest",
         "py.test",
         "unittest",
+        # Django's own test suite (tests/runtests.py), and projects that copy it.
+        "runtests",
         "pipx",
         "ensurepip",
         "venv",
@@ -219,8 +221,10 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
     if tool in ("manage", "django-admin", "django"):
         command = first_command(program.args, DJANGO_OPTS_WITH_VALUE)
         if command in DJANGO_TOOLS:
+            # As the user typed it: manage.py test, django-admin test, python -m django test.
+            shown = {"manage": "manage.py", "django": "python -m django"}.get(tool, tool)
             return Decision(
-                Role.SKIP, f"{tool} {command or '(no command)'} does not serve requests"
+                Role.SKIP, f"{shown} {command or '(no command)'} does not serve requests"
             )
     shown = program.name if program.kind != "command" else "-c"
     return Decision(

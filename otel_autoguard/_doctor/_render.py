@@ -116,6 +116,7 @@ def as_text(report: dict[str, Any]) -> str:
     role = report["role"]
     if role:
         lines += [f"Role of `{role['command']}`", f"  {role['role']}: {role['reason']}"]
+        lines += [f"  set up by {role['set_up_by']}"] if role.get("set_up_by") else []
         lines += [f"  note: {role['note']}"] if role.get("note") else []
         lines.append("")
     lines += [*_configuration(report["configuration"]), ""]

@@ -28,6 +28,7 @@ from .._instrument_cli import is_its_directory
 from .._roles import Role, detect_role, is_uwsgi
 from .._settings import Settings
 from .._settings._doctor import DoctorEnv
+from ._model import WARNING, Finding
 
 _PYTHON = re.compile(r"python[0-9.]*w?")
 
@@ -122,8 +123,9 @@ def role(
     argv = interpreter_argv(command)
     decision = detect_role(environ, argv, ppid=None, override=settings.role)
     instrument = under_opentelemetry_instrument(environ)
-    if decision.role is Role.SKIP:
-        # otel-autoguard leaves a skip process alone: that tool's sitecustomize runs.
+    if decision.role is Role.SKIP or not settings.active:
+        # otel-autoguard leaves a skip process alone (and every process when it is off):
+        # that tool's sitecustomize runs.
         set_up_by = "opentelemetry-instrument" if instrument else None
     else:
         set_up_by = "otel-autoguard"
@@ -131,7 +133,7 @@ def role(
         "command": shown,
         "role": str(decision.role),
         "reason": decision.reason,
-        "set_up_by": set_up_by if settings.active else None,
+        "set_up_by": set_up_by,
     }
     notes = []
     if not settings.active:
@@ -157,3 +159,49 @@ def role(
     if notes:
         found["note"] = "; ".join(notes)
     return found
+
+
+def idle_parent(environ: Mapping[str, str], argv: Sequence[str]) -> str | None:
+    """The process of ``argv`` that never serves (a reloader parent, a pre-fork master)."""
+    program = parse_interpreter_argv(argv)
+    tool, args = tool_name(program), set(program.args)
+    if tool == "flask" and first_command(program.args, FLASK_OPTS_WITH_VALUE) == "run":
+        debug = "--debug" in args or environ.get("FLASK_DEBUG", "").lower() in ("1", "true")
+        if (debug or "--reload" in args) and "--no-reload" not in args:
+            return "its Werkzeug reloader parent"
+    django = tool in ("manage", "django-admin")
+    if django and first_command(program.args, DJANGO_OPTS_WITH_VALUE) == "runserver":
+        return None if "--noreload" in args else "its Django autoreloader parent"
+    if tool == "uvicorn" and "--reload" in args:
+        return "its uvicorn --reload parent"
+    if tool == "uvicorn" and any(a.split("=")[0] == "--workers" for a in args):
+        return "its uvicorn --workers parent"
+    if tool == "gunicorn":
+        return "its gunicorn arbiter (whose SDK every worker inherits through the fork)"
+    return None
+
+
+def conflicts(
+    environ: Mapping[str, str], settings: Settings, env: DoctorEnv, command: Sequence[str]
+) -> list[Finding]:
+    """What goes wrong in the processes of ``command`` that otel-autoguard leaves alone."""
+    environ, inner = launched_by_opentelemetry_instrument(environ, env.pythonpath, command)
+    taken_on = settings.active and settings.role != "skip"
+    if not inner or taken_on or not under_opentelemetry_instrument(environ):
+        return []
+    parent = idle_parent(environ, interpreter_argv(inner))
+    if parent is None:
+        return []
+    why = "otel-autoguard is off" if not settings.active else "OTEL_AUTOGUARD_ROLE=skip"
+    what = (
+        f"`{shlex.join(command)}`: opentelemetry-instrument sets up OpenTelemetry in every "
+        f"process it starts ({why}), {parent} too, which never serves: a full SDK (exporter "
+        "threads, a metric reader, a log handler) in a process that only watches the ones "
+        "that serve"
+    )
+    enable = "enable otel-autoguard (see Activation)" if not settings.active else "unset it"
+    fix = (
+        f"{enable} and keep the command as it is: otel-autoguard then stands in for "
+        "opentelemetry-instrument and configures only the processes that serve"
+    )
+    return [Finding(WARNING, what, fix)]

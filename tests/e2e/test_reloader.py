@@ -241,6 +241,27 @@ def test_werkzeug_request_log_stays_on_the_console_with_log_export(
     assert receiver.data.log_records >= N
 
 
+def test_the_debugger_pin_is_never_exported(
+    procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    pin = "314-159-265"
+    proc, port = start(
+        procs, venv, app_dir, receiver, "app.py",
+        OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true", WERKZEUG_DEBUG_PIN=pin,
+    )  # fmt: skip
+    proc.wait_configured(1)
+    for _ in range(N):
+        get(port)
+    proc.signal(signal.SIGINT, group=True)
+    assert proc.wait() == 0
+    # On the console, as without otel-autoguard; the other log records are exported.
+    assert f"Debugger PIN: {pin}" in proc.output()
+    assert len(receiver.wait_for_server_spans(N)) == N
+    assert receiver.data.log_records >= N
+    assert receiver.data.bodies
+    assert not [body for body in receiver.data.bodies if pin.encode() in body]
+
+
 @pytest.mark.core
 def test_otel_variables_from_a_dotenv_file(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver

@@ -62,6 +62,8 @@ class Received:
     metric_resources: list[dict[str, Any]] = field(default_factory=list)
     metric_names: set[str] = field(default_factory=set)
     log_records: int = 0
+    bodies: list[bytes] = field(default_factory=list)
+    """Every export request's body, as received."""
     requests: dict[str, int] = field(default_factory=dict)
     headers: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     """(path, request headers) of every export, in order."""
@@ -112,6 +114,7 @@ class Receiver:
         with self._lock:
             self.data.requests[path] = self.data.requests.get(path, 0) + 1
             self.data.headers.append((path, headers))
+            self.data.bodies.append(body)
             if path.endswith("/v1/traces"):
                 req = ExportTraceServiceRequest.FromString(body)
                 for rs in req.resource_spans:

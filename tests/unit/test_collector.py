@@ -230,9 +230,44 @@ def test_one_export_failure_line_per_collector(capsys: pytest.CaptureFixture[str
         handler.emit(each)
     assert capsys.readouterr().err.splitlines() == [
         f"otel-autoguard: cannot export to http://b:4318/v1/metrics (from {E}_METRICS_ENDPOINT): "
-        "Failed to export metrics batch: 503; the exporter keeps retrying, further export "
-        "errors for it in this process are not shown",
+        "Failed to export metrics batch: 503; retrying quietly",
         f"otel-autoguard: cannot export to http://a:4318 (from {E}_ENDPOINT): Failed to export "
-        "spans batch: refused; the exporter keeps retrying, further export errors for it in "
-        "this process are not shown",
+        "spans batch: refused; retrying quietly",
     ]
+
+
+URLLIB3 = (
+    "Transient error HTTPConnectionPool(host='127.0.0.1', port=4318): Max retries exceeded "
+    "with url: /v1/traces (Caused by NewConnectionError('<urllib3.connection.HTTPConnection "
+    "object at 0x7f3b2c1d5e90>: Failed to establish a new connection: [Errno 111] Connection "
+    "refused')) encountered while exporting span batch, retrying in 1.00s."
+)
+TIMEOUT = (
+    "Failed to export span batch due to HTTPConnectionPool(host='collector.internal', "
+    "port=4318): Read timed out. (read timeout=10) ReadTimeoutError, giving up after retries"
+)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (URLLIB3, "NewConnectionError: Connection refused (127.0.0.1:4318)"),
+        (TIMEOUT, "ReadTimeoutError: Read timed out (collector.internal:4318)"),
+        ("Failed to export spans batch: refused", "Failed to export spans batch: refused"),
+        ("x" * 300, "x" * 79 + "…"),
+    ],
+)
+def test_an_export_failure_is_summarized(message: str, expected: str) -> None:
+    assert _otel_log.summary(message) == expected
+
+
+def test_an_export_failure_line_stays_short(capsys: pytest.CaptureFixture[str]) -> None:
+    environ = {**HTTP, f"{E}_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SERVICE_NAME": "x"}
+    handler = _otel_log._ExportFailures(load_settings(environ), collectors(environ))
+    handler.emit(record(f"{HTTP_EXPORTER}.trace_exporter", URLLIB3))
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"otel-autoguard: cannot export to http://127.0.0.1:4318 (from {E}_ENDPOINT): "
+        "NewConnectionError: Connection refused (127.0.0.1:4318); retrying quietly"
+    )
+    assert len(line) <= 200

@@ -251,3 +251,15 @@ def test_import_hooks_can_be_uninstalled(tmp_path: Path, monkeypatch: pytest.Mon
 
     assert autoguard_probe_two.VALUE == 1 and seen == []
     sys.modules.pop("autoguard_probe_two")
+
+
+def test_a_configured_line_names_the_configurator_class() -> None:
+    from otel_autoguard import _otel
+    from otel_autoguard._decisions import Decided
+
+    line = Decided("serve", "r", "configured", "", "opentelemetry.distro.OpenTelemetryConfigurator")
+    assert line.text() == (
+        "role=serve reason='r' action=configured by opentelemetry.distro.OpenTelemetryConfigurator"
+    )
+    # What configure_sdk returns for an entry point: its class, dotted.
+    assert "entry_point.value" in inspect.getsource(_otel.configure_sdk)
