@@ -7,11 +7,12 @@ imported by that hook, so it stays free of imports; the public names load lazily
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._version import __version__
 
+TYPE_CHECKING = False  # the hook imports this package: typing is not loaded for it
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._roles import Decision, Role, detect_role
     from ._settings import Settings, SettingsError, load_settings
 

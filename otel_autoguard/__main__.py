@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
         help="explain what otel-autoguard does here, and what is wrong",
         description=_DOCTOR,
         usage="otel-autoguard doctor [--json] [--check] [--timeout S] "
-        "[--argv COMMAND | -- COMMAND...]",
+        "[--spool-send | --spool-clear] [--argv COMMAND | -- COMMAND...]",
     )
     doctor.add_argument("--json", action="store_true", help="print one JSON document")
     doctor.add_argument(
@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
         default=5.0,
         metavar="S",
         help="seconds each --check export may take (default: 5)",
+    )
+    spool = doctor.add_mutually_exclusive_group()
+    spool.add_argument(
+        "--spool-send",
+        action="store_true",
+        help="send what the hand-over spool holds to its collectors now",
+    )
+    spool.add_argument(
+        "--spool-clear", action="store_true", help="delete what the hand-over spool holds"
     )
     return parser
 
@@ -68,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         as_json=options.json,
         check=options.check,
         timeout=options.timeout,
+        spool_action="send" if options.spool_send else "clear" if options.spool_clear else None,
     )
 
 

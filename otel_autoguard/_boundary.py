@@ -1,8 +1,9 @@
 """The one place where failures stop: each becomes one ``otel-autoguard:`` line.
 
-Nothing raised inside otel-autoguard may reach the application. A failure turns
-telemetry off for the process (the caller decides what "off" means) and is
-written to stderr as a single line, with secrets redacted. With
+Nothing raised inside otel-autoguard may reach the application. :func:`guard`
+runs a block and answers with an :class:`Outcome`; on failure it writes one line
+to stderr naming what failed, why, and what that means for the process (the
+caller knows the consequence), with secrets redacted. With
 ``OTEL_AUTOGUARD_STRICT=true`` the exception is re-raised instead, for tests.
 """
 
@@ -16,9 +17,20 @@ from collections.abc import Iterator
 from ._settings import Settings
 
 PREFIX = "otel-autoguard:"
+TELEMETRY_OFF = "telemetry is off in this process"
 
 last_failure: str | None = None
 """The last failure this process reported (``otel-autoguard doctor`` shows it)."""
+
+
+class Outcome:
+    """What :func:`guard` answers: ``ok`` until the block raised."""
+
+    __slots__ = ("failure", "ok")
+
+    def __init__(self) -> None:
+        self.ok = True
+        self.failure: str | None = None
 
 
 def emit(settings: Settings | None, message: str) -> None:
@@ -43,13 +55,15 @@ def describe(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def guard(settings: Settings | None, what: str) -> Iterator[None]:
-    """Run a block; on failure report ``what`` failed and why, then carry on."""
+def guard(settings: Settings | None, what: str, consequence: str) -> Iterator[Outcome]:
+    """Run a block; on failure say ``what`` failed, why, and ``consequence``; carry on."""
+    outcome = Outcome()
     try:
-        yield
+        yield outcome
     except Exception as exc:
         global last_failure
-        last_failure = f"{what} failed ({describe(exc)})"
-        emit(settings, f"{last_failure}; telemetry is off in this process")
+        outcome.ok = False
+        outcome.failure = last_failure = f"{what} failed ({describe(exc)})"
+        emit(settings, f"{outcome.failure}; {consequence}")
         if settings is not None and settings.strict:
             raise

@@ -10,7 +10,13 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False  # typing itself is not imported here: every process pays for it
+if TYPE_CHECKING:
+    from ._roles import Decision
+
 _started = False
+_decision: Decision | None = None
+"""The start-time decision (None: inactive, failed, or not run)."""
 
 
 def _cmdline(pid: int | str) -> list[str]:
@@ -43,35 +49,50 @@ def _argv() -> list[str]:
         return [sys.executable, *args]
 
 
+def started() -> bool:
+    """Whether the hook ran in this process (the doctor asks)."""
+    return _started
+
+
+def decision() -> Decision | None:
+    """The role it decided at start, if it got that far."""
+    return _decision
+
+
 def start() -> None:
     """Decide this process's role and act on it; never raises (unless strict)."""
-    global _started
+    global _started, _decision
     if _started or not any(k.startswith("OTEL_") for k in os.environ):
         return
     _started = True
-    from . import _boundary
+    from ._boundary import TELEMETRY_OFF, debug, emit, guard
     from ._settings import load_settings
 
     settings = None
-    with _boundary.guard(None, "reading the environment"):
+    with guard(None, "reading the environment", "otel-autoguard does nothing here"):
         settings = load_settings(os.environ)
     if settings is None:
         return
-    with _boundary.guard(settings, "starting"):
+    with guard(settings, "starting", TELEMETRY_OFF):
         for problem in settings.problems:
-            _boundary.emit(settings, problem)
+            emit(settings, problem)
         if not settings.active:
-            _boundary.debug(settings, f"inactive: {settings.activation_reason}")
+            debug(settings, f"inactive: {settings.activation_reason}")
             return
-        from . import _lifecycle
-        from ._roles import detect_role
+        from ._roles import Role, detect_role
 
         argv = _argv()
-        decision = detect_role(
+        decided = detect_role(
             os.environ,
             argv,
             ppid=os.getppid(),
             override=settings.role,
             parent_argv=_parent_argv(argv),
         )
-        _lifecycle.begin(settings, decision)
+        _decision = decided
+        if decided.role is Role.SKIP and not (settings.debug or settings.decision_log):
+            # Nothing to do and nothing to tell: the state machine is not even loaded.
+            return
+        from ._process import PROCESS
+
+        PROCESS.begin(settings, decided)

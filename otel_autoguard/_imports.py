@@ -15,10 +15,14 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any, Callable
 
+from ._forks import Lock
+from ._patching import guarded
+from ._settings import Settings
+
 Callback = Callable[[ModuleType], None]
 
 _callbacks: dict[str, list[Callback]] = {}
-_lock = threading.RLock()
+_lock = Lock(reentrant=True)
 _local = threading.local()
 
 
@@ -33,9 +37,28 @@ def when_imported(name: str, callback: Callback) -> None:
     callback(module)
 
 
+def patch_on_import(
+    settings: Settings, patches: Sequence[tuple[str, Callable[[ModuleType], None]]]
+) -> None:
+    """Apply each ``(module, patch)``: ``patch(module)`` right after it is imported.
+
+    Each runs inside the application's own ``import`` statement, so a failure is
+    reported (naming the module) and never reaches it.
+    """
+    for name, patch in patches:
+        when_imported(name, guarded(settings, name, patch))
+
+
 def _install() -> None:
     if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
+
+
+def uninstall() -> None:
+    """Forget every pending callback and take the finder out (for tests)."""
+    with _lock:
+        _callbacks.clear()
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _Finder)]
 
 
 class _Finder:

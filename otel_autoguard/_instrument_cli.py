@@ -24,16 +24,17 @@ from . import _boundary
 from ._roles import Role
 from ._settings import Settings
 
-_DIR = os.path.join("opentelemetry", "instrumentation", "auto_instrumentation")
+DIRECTORY = os.path.join("opentelemetry", "instrumentation", "auto_instrumentation")
 
 
-def _is_its_dir(entry: str) -> bool:
-    return entry.rstrip(os.sep).endswith(_DIR)
+def is_its_directory(entry: str) -> bool:
+    """``entry`` (of ``sys.path`` or ``PYTHONPATH``) holds opentelemetry-instrument's hook."""
+    return entry.rstrip(os.sep).endswith(DIRECTORY)
 
 
 def stand_in(settings: Settings, role: Role) -> None:
     """Before ``site`` imports opentelemetry-instrument's ``sitecustomize``."""
-    if "sitecustomize" in sys.modules or not any(_is_its_dir(e) for e in sys.path):
+    if "sitecustomize" in sys.modules or not any(is_its_directory(e) for e in sys.path):
         return
     if role is Role.SKIP:
         _boundary.debug(
@@ -42,7 +43,7 @@ def stand_in(settings: Settings, role: Role) -> None:
             "(otel-autoguard leaves it alone)",
         )
         return
-    sys.path[:] = [entry for entry in sys.path if not _is_its_dir(entry)]
+    sys.path[:] = [entry for entry in sys.path if not is_its_directory(entry)]
     _boundary.debug(
         settings,
         "opentelemetry-instrument: its sitecustomize does not run in this process; "

@@ -70,6 +70,8 @@ def describe(processor: object) -> Pipeline | None:
     exporter = getattr(processor, "span_exporter", None)
     if exporter is None:
         return None
+    # otel-autoguard's hand-over wrapper (``_handover.INNER``) is the pipeline it wraps.
+    exporter = getattr(exporter, "otel_autoguard_inner", exporter)
     kind = f"{type(exporter).__module__}.{type(exporter).__qualname__}"
     destination, shown = _destination(exporter)
     return Pipeline(kind, destination, shown)

@@ -13,7 +13,16 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from ._argv import (
+    DJANGO_OPTS_WITH_VALUE,
+    FLASK_OPTS_WITH_VALUE,
+    Program,
+    first_command,
+    parse_interpreter_argv,
+    tool_name,
+)
 from ._settings import DJANGO_RUN_MAIN, RELOADER_PID, WERKZEUG_RUN_MAIN
+from ._task_cli import task_tool
 
 
 class Role(str, enum.Enum):
@@ -38,6 +47,8 @@ class Role(str, enum.Enum):
 class Decision(NamedTuple):
     role: Role
     reason: str
+    launcher: str = "python"
+    """What started the interpreter: ``python`` or ``uwsgi`` (embedded; its own argv)."""
 
 
 # Programs that never serve requests, by module or script name.
@@ -47,6 +58,8 @@ TOOLS = frozenset(
         "pytest",
         "py.test",
         "unittest",
+        # Django's own test suite (tests/runtests.py), and projects that copy it.
+        "runtests",
         "pipx",
         "ensurepip",
         "venv",
@@ -102,96 +115,6 @@ DJANGO_TOOLS = frozenset(
 )
 
 
-# Celery and RQ commands that never run a task: they inspect, control or clean up.
-CELERY_TOOLS = frozenset(
-    {
-        "inspect",
-        "status",
-        "purge",
-        "shell",
-        "events",
-        "call",
-        "result",
-        "control",
-        "report",
-        "list",
-        "upgrade",
-        "migrate",
-        "graph",
-        "amqp",
-        "multi",
-        "logtool",
-        "help",
-        None,
-    }
-)
-RQ_TOOLS = frozenset({"info", "empty", "requeue", "suspend", "resume", None})
-
-_OPTS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
-_FLASK_OPTS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
-_DJANGO_OPTS_WITH_VALUE = frozenset({"--settings", "--pythonpath", "-v", "--verbosity"})
-_CELERY_OPTS_WITH_VALUE = frozenset(
-    {"-A", "--app", "-b", "--broker", "--result-backend", "--loader", "--config", "--workdir"}
-)
-_RQ_OPTS_WITH_VALUE = frozenset({"-u", "--url", "-c", "--config", "-P", "--path"})
-
-
-class _Program(NamedTuple):
-    kind: str  # "module", "script", "command" or "interactive"
-    name: str  # module name, script base name, or the -c code
-    args: tuple[str, ...]
-
-
-def _parse_interpreter_argv(argv: Sequence[str]) -> _Program:
-    """Split ``sys.orig_argv`` into what Python runs and that program's arguments."""
-    i = 1
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-m", "-c"):
-            kind = "module" if arg == "-m" else "command"
-            name = argv[i + 1] if i + 1 < len(argv) else ""
-            return _Program(kind, name, tuple(argv[i + 2 :]))
-        if arg.startswith(("-m", "-c")) and not arg.startswith("--"):
-            kind = "module" if arg[1] == "m" else "command"
-            return _Program(kind, arg[2:], tuple(argv[i + 1 :]))
-        if arg == "-" or not arg.startswith("-"):
-            return _Program("script", _script_name(arg), tuple(argv[i + 1 :]))
-        if arg in _OPTS_WITH_VALUE:
-            i += 1
-        i += 1
-    return _Program("interactive", "", ())
-
-
-def _script_name(path: str) -> str:
-    name = os.path.basename(path.rstrip("/"))
-    if name.endswith(".py"):
-        name = name[:-3]
-    if name == "__main__":
-        # `python path/to/pkg/__main__.py` or `python path/to/pkg`: name the package.
-        name = os.path.basename(os.path.dirname(path.rstrip("/")))
-    return name
-
-
-def _tool_name(program: _Program) -> str:
-    name = program.name.split(".")[0] if program.kind == "module" else program.name
-    # pip3, pip3.11, pytest-3: the version suffix does not change what it is.
-    return name.rstrip("0123456789.-") or name
-
-
-def _command(args: Sequence[str], opts_with_value: frozenset[str] = frozenset()) -> str | None:
-    """The first argument that is not an option (a CLI's subcommand)."""
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg in opts_with_value:
-            i += 2
-            continue
-        if not arg.startswith("-"):
-            return arg
-        i += 1
-    return None
-
-
 def reloader_child(environ: Mapping[str, str], ppid: int | None) -> str | None:
     """Which reloader parent running otel-autoguard started this process, if one did.
 
@@ -218,40 +141,34 @@ def is_uwsgi(argv: Sequence[str]) -> bool:
 
 
 def _multiprocessing(
-    environ: Mapping[str, str], program: _Program, parent_argv: Sequence[str] | None
+    environ: Mapping[str, str], program: Program, parent_argv: Sequence[str] | None
 ) -> Decision | None:
-    if "--multiprocessing-fork" in program.args:
-        if parent_argv:
-            # A live server a test suite spawns is the test's, not the application's.
-            parent = detect_role(environ, parent_argv)
-            if parent.role is Role.SKIP:
-                return Decision(Role.SKIP, f"spawned by a process left alone ({parent.reason})")
+    spawned = "--multiprocessing-fork" in program.args
+    forkserver = program.kind == "command" and "from multiprocessing.forkserver import" in (
+        program.name
+    )
+    if (spawned or forkserver) and parent_argv:
+        # A live server a test suite starts is the test's, not the application's.
+        parent = detect_role(environ, parent_argv)
+        if parent.role is Role.SKIP:
+            what = "spawned" if spawned else "forkserver started"
+            return Decision(Role.SKIP, f"{what} by a process left alone ({parent.reason})")
+    if spawned:
         # uvicorn's --reload and --workers serve from spawned children; a pool's
         # workers never do. Only serving tells them apart.
         return Decision(
             Role.DEFER, "multiprocessing spawn child: configured only if it starts serving"
         )
+    if forkserver:
+        # It never serves, but the children it forks (multiprocessing's default start
+        # method on Linux from 3.14) may: like a pre-fork master's workers they decide
+        # for themselves, starting as defer. A skip here would be inherited by every fork.
+        return Decision(
+            Role.SUPERVISOR,
+            "multiprocessing forkserver: the children it forks decide for themselves",
+        )
     if program.kind == "command" and "from multiprocessing" in program.name:
-        return Decision(Role.SKIP, "multiprocessing helper process (resource tracker, forkserver)")
-    return None
-
-
-def task_tool(program_name: str, args: Sequence[str]) -> Decision | None:
-    """``celery inspect``, ``rq info`` and the like: Celery and RQ commands that run no task.
-
-    ``program_name``: the program's name as :func:`detect_role` reads it (``celery``,
-    ``rq``); ``args``: its arguments. ``None`` for anything else, which is decided as
-    any other process (``celery worker`` and ``celery beat``, ``rq worker``: their
-    hooks settle the role).
-    """
-    if program_name == "celery":
-        command = _command(args, _CELERY_OPTS_WITH_VALUE)
-        if command in CELERY_TOOLS:
-            return Decision(Role.SKIP, f"celery {command or '(no command)'} runs no task")
-    elif program_name == "rq":
-        command = _command(args, _RQ_OPTS_WITH_VALUE)
-        if command in RQ_TOOLS:
-            return Decision(Role.SKIP, f"rq {command or '(no command)'} runs no job")
+        return Decision(Role.SKIP, "multiprocessing helper process (resource tracker)")
     return None
 
 
@@ -269,7 +186,7 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
     executable, its options, then the program and its arguments); ``ppid`` the
     parent's pid. ``override`` is the parsed ``OTEL_AUTOGUARD_ROLE`` (``auto``,
     ``serve`` or ``skip``). ``parent_argv``, the parent's command line, is read
-    for multiprocessing spawn children only.
+    for multiprocessing spawn children and the forkserver only.
     """
     if override == "serve":
         return Decision(Role.SERVE, "OTEL_AUTOGUARD_ROLE=serve")
@@ -281,33 +198,37 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
 
     if is_uwsgi(argv):
         return Decision(
-            Role.DEFER, "uWSGI: its workers are configured after fork, its master never"
+            Role.DEFER,
+            "uWSGI: its workers are configured after fork, its master never",
+            launcher="uwsgi",
         )
 
-    program = _parse_interpreter_argv(argv)
+    program = parse_interpreter_argv(argv)
     helper = _multiprocessing(environ, program, parent_argv)
     if helper is not None:
         return helper
     if program.kind == "interactive":
         return Decision(Role.SKIP, "no program given (interactive, or read from stdin)")
-    tool = _tool_name(program)
+    tool = tool_name(program)
     if tool in TOOLS:
         return Decision(Role.SKIP, f"{tool} never serves requests")
     task = task_tool(tool, program.args)
     if task is not None:
-        return task
+        return Decision(Role.SKIP, task)
     if tool == "flask":
-        command = _command(program.args, _FLASK_OPTS_WITH_VALUE)
+        command = first_command(program.args, FLASK_OPTS_WITH_VALUE)
         if command in FLASK_TOOLS:
             return Decision(Role.SKIP, f"flask {command or '(no command)'} does not serve requests")
         return Decision(
             Role.DEFER, f"flask {command}: serving is settled when a server starts in this process"
         )
     if tool in ("manage", "django-admin", "django"):
-        command = _command(program.args, _DJANGO_OPTS_WITH_VALUE)
+        command = first_command(program.args, DJANGO_OPTS_WITH_VALUE)
         if command in DJANGO_TOOLS:
+            # As the user typed it: manage.py test, django-admin test, python -m django test.
+            shown = {"manage": "manage.py", "django": "python -m django"}.get(tool, tool)
             return Decision(
-                Role.SKIP, f"{tool} {command or '(no command)'} does not serve requests"
+                Role.SKIP, f"{shown} {command or '(no command)'} does not serve requests"
             )
     shown = program.name if program.kind != "command" else "-c"
     return Decision(

@@ -2,7 +2,7 @@
 
 Copies the ``sitecustomize`` shim into DIR (normally a folder filled with
 ``pip install --target DIR otel-autoguard``), records which Python made it and
-compiles it. Run it with that same Python. README.md, "Injecting without pip
+compiles it. Run it with that same Python. docs/shim.md, "Injecting without pip
 install", has the whole recipe.
 """
 

@@ -1,6 +1,6 @@
 # otel-autoguard's sitecustomize shim, for processes that cannot have the package
 # installed into their environment: put the folder holding this file on PYTHONPATH.
-# README.md, "Injecting without pip install", says how to build such a folder.
+# docs/shim.md, "Injecting without pip install", says how to build such a folder.
 #
 # Any Python that inherits PYTHONPATH runs this file, so it must parse everywhere
 # (Python 2 included): no f-strings, annotations or other recent syntax.

@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import __version__
-from .._settings import Settings, exec_environ, load_doctor_env, load_settings
-from . import _check, _collect, _conflicts, _render
-from ._env import DoctorEnv
+from .._instrument_cli import is_its_directory
+from .._settings import Settings, load_settings
+from .._settings._doctor import DoctorEnv, exec_environ, load_doctor_env
+from . import _check, _collect, _conflicts, _render, _role, _spool
 from ._model import ERROR, Export, Facts
 from ._role import role
 
@@ -27,6 +28,7 @@ def run(
     as_json: bool = False,
     check: bool = False,
     timeout: float = 5.0,
+    spool_action: str | None = None,
 ) -> int:
     started = started_with(environ)
     # otel-autoguard decides on the variables as given, before any sitecustomize runs.
@@ -38,6 +40,7 @@ def run(
     env = load_doctor_env(environ)
     facts = _collect.facts(settings, env, distro_defaults_undone=undone)
     report = build(facts, environ, command)
+    report["spool"] = _spool.report(settings, environ, spool_action)
     if check:
         report["check"] = _check.check_all(facts.exports, timeout)
     report["result"] = verdict(report)
@@ -56,7 +59,7 @@ def started_with(environ: Mapping[str, str]) -> Mapping[str, str] | None:
     in this process. The processes otel-autoguard takes on never run it. None when it
     did not run here, or the starting environment cannot be read.
     """
-    if not _conflicts.is_instrument_dir(os.path.dirname(_collect.sitecustomize()[0] or "")):
+    if not is_its_directory(os.path.dirname(_collect.sitecustomize()[0] or "")):
         return None
     given = exec_environ()
     if given is None:
@@ -66,15 +69,21 @@ def started_with(environ: Mapping[str, str]) -> Mapping[str, str] | None:
     return kept
 
 
-def build(facts: Facts, environ: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
+def build(facts: Facts, environ: Mapping[str, str], cmd: Sequence[str]) -> dict[str, Any]:
     settings, env = facts.settings, facts.env
     return {
         "otel_autoguard": __version__,
         "installation": installation(facts),
         "activation": {"active": settings.active, "reason": settings.activation_reason},
-        "role": role(environ, settings, env, command),
+        "role": role(environ, settings, env, cmd),
         "configuration": configuration(settings, env, facts.exports),
-        "conflicts": [finding.as_dict() for finding in _conflicts.find(facts)],
+        "conflicts": [
+            finding.as_dict()
+            for finding in (
+                *_conflicts.find(facts),
+                *_role.conflicts(environ, settings, env, cmd),
+            )
+        ],
         "check": None,
     }
 
@@ -145,10 +154,13 @@ def configuration(settings: Settings, env: DoctorEnv, exports: Sequence[Export])
 
 def verdict(report: dict[str, Any]) -> dict[str, Any]:
     reasons = []
-    if not report["activation"]["active"]:
+    found = report["role"]
+    # Off, otel-autoguard sets up nothing; opentelemetry-instrument, launching the command,
+    # still does.
+    instrumented = found is not None and found["set_up_by"] == "opentelemetry-instrument"
+    if not report["activation"]["active"] and not instrumented:
         reasons.append(f"otel-autoguard is off: {report['activation']['reason']}")
     reasons += [c["what"] for c in report["conflicts"] if c["severity"] == ERROR]
-    found = report["role"]
     if found and report["activation"]["active"] and not found["set_up_by"]:
         reasons.append(f"`{found['command']}` gets role {found['role']}: {found['reason']}")
     for result in report["check"] or ():

@@ -15,8 +15,8 @@ from typing import Any
 
 from .. import _boundary
 from .._settings import Settings
+from .._settings._doctor import DoctorEnv
 from . import _exports
-from ._env import DoctorEnv
 from ._model import Facts, HookFile
 
 GROUPS = (
@@ -57,11 +57,17 @@ def hook_files() -> tuple[HookFile, ...]:
 
 def hook_state(env: DoctorEnv, files: Iterable[HookFile]) -> dict[str, Any]:
     """Whether the hook ran in this interpreter, read from its own module state."""
-    hook = sys.modules.get("otel_autoguard._hook")
-    if hook is not None and getattr(hook, "_started", False):
-        lifecycle = sys.modules.get("otel_autoguard._lifecycle")
-        role = getattr(lifecycle, "_role", None)
-        failure = getattr(sys.modules.get("otel_autoguard._boundary"), "last_failure", None)
+    from .. import _boundary, _hook
+
+    if _hook.started():
+        process = sys.modules.get("otel_autoguard._process")
+        decided = _hook.decision()
+        # A skipped process never loads the state machine (see _hook.start).
+        if process is not None:
+            role = process.PROCESS.snapshot()["role"]
+        else:
+            role = str(decided.role) if decided is not None else None
+        failure = _boundary.last_failure
         if failure:
             detail = f"ran and failed: {failure}"
         elif role is not None:
@@ -138,6 +144,7 @@ def instrumentations(disabled: Iterable[str]) -> list[dict[str, Any]]:
         if ep.name in off:
             applies, detail = False, "disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
         else:
+            conflict: object = None
             try:
                 conflict = get_dist_dependency_conflicts(dist) if dist is not None else None
             except Exception as exc:  # noqa: BLE001 - shown in the output instead

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from .._instrument_cli import _DIR as _OTEL_INSTRUMENT_DIR
-from .._settings import ENABLED, SIGNALS
+from .._instrument_cli import is_its_directory
+from .._otlp import SIGNALS
+from .._settings import ENABLED
 from . import _config_checks
 from ._exports import OUR_DEFAULT as _OUR_DEFAULT
 from ._model import ERROR, INFO, WARNING, Facts, Finding
@@ -67,8 +68,8 @@ def hook_installation(facts: Facts) -> Iterable[Finding]:
 
 
 def opentelemetry_instrument(facts: Facts) -> Iterable[Finding]:
-    entries = [e for e in facts.env.pythonpath if is_instrument_dir(e)]
-    ran_here = is_instrument_dir(os.path.dirname(facts.sitecustomize or ""))
+    entries = [e for e in facts.env.pythonpath if is_its_directory(e)]
+    ran_here = is_its_directory(os.path.dirname(facts.sitecustomize or ""))
     active = facts.settings.active
     everywhere = not active or facts.settings.role == "skip"
     for entry in entries:
@@ -134,17 +135,13 @@ def opentelemetry_instrument(facts: Facts) -> Iterable[Finding]:
         )
 
 
-def is_instrument_dir(entry: str) -> bool:
-    return entry.rstrip(os.sep).endswith(_OTEL_INSTRUMENT_DIR)
-
-
 def other_sitecustomize(facts: Facts) -> Iterable[Finding]:
     path = facts.sitecustomize
     if path is None:
         return
     directory = os.path.normpath(os.path.dirname(path))
     bootstraps = (_bootstrap_entry(facts, agent) for agent in _AGENT_BOOTSTRAP)
-    if is_instrument_dir(directory) or any(
+    if is_its_directory(directory) or any(
         entry is not None and os.path.normpath(entry) == directory for entry in bootstraps
     ):
         return  # its own check names the tool

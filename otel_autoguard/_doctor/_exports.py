@@ -7,16 +7,13 @@ default protocol, see ``_otel._distro_instance``).
 
 from __future__ import annotations
 
-from .._settings import parse_headers
-from ._env import DoctorEnv, SignalEnv
+from .. import _otlp
+from .._otlp import ENTRY_POINT_BY_PROTOCOL, GRPC, HTTP
+from .._settings._doctor import DoctorEnv, SignalEnv, Sourced, parse_headers
 from ._model import Export
 
-GRPC = "grpc"
-HTTP = "http/protobuf"
-# The SDK's own table (opentelemetry.sdk._configuration._EXPORTER_BY_OTLP_PROTOCOL).
-ENTRY_POINT_BY_PROTOCOL = {GRPC: "otlp_proto_grpc", HTTP: "otlp_proto_http"}
-DEFAULT_HTTP = "http://localhost:4318"
-DEFAULT_GRPC = "http://localhost:4317"
+__all__ = ["ENTRY_POINT_BY_PROTOCOL", "GRPC", "HTTP", "OUR_DEFAULT", "resolve"]
+
 OUR_DEFAULT = "otel-autoguard's default"
 
 
@@ -24,43 +21,31 @@ def resolve(env: DoctorEnv, grpc_installed: bool) -> tuple[Export, ...]:
     return tuple(_resolve_signal(env, signal, grpc_installed) for signal in env.signals)
 
 
-def _protocol(signal: SignalEnv, grpc_installed: bool) -> tuple[str, str]:
-    if signal.protocol.value is not None and signal.protocol.source is not None:
-        return signal.protocol.value, signal.protocol.source
+def _pair(sourced: Sourced) -> _otlp.Sourced:
+    return sourced.value, sourced.source
+
+
+def _default_protocol(grpc_installed: bool) -> tuple[str, str]:
     if grpc_installed:
         return GRPC, "the distro's default"
     return HTTP, f"{OUR_DEFAULT}: no gRPC exporter installed"
 
 
-def _entry_point(name: str, protocol: str) -> str:
-    if name != "otlp":
-        return name
-    # An unsupported protocol stays visible as such; a conflict check names it.
-    return ENTRY_POINT_BY_PROTOCOL.get(protocol, f"otlp ({protocol})")
-
-
-def _endpoint(env: DoctorEnv, signal: SignalEnv, protocol: str) -> tuple[str, str]:
-    if signal.endpoint.value is not None and signal.endpoint.source is not None:
-        return signal.endpoint.value, signal.endpoint.source
-    base, source = env.base_endpoint.value, env.base_endpoint.source
-    if protocol == GRPC:
-        return (base, str(source)) if base else (DEFAULT_GRPC, "the default")
-    if base:
-        return f"{base.rstrip('/')}/v1/{signal.signal}", f"{source} + /v1/{signal.signal}"
-    return f"{DEFAULT_HTTP}/v1/{signal.signal}", "the default"
-
-
 def _resolve_signal(env: DoctorEnv, signal: SignalEnv, grpc_installed: bool) -> Export:
-    raw = signal.exporter.value or "otlp"
-    names = tuple(n.strip() for n in raw.split(",") if n.strip() and n.strip() != "none")
+    names = _otlp.exporter_names(signal.exporter.value or "otlp")
     exporter_source = signal.exporter.source or "the distro's default"
-    protocol, protocol_source = _protocol(signal, grpc_installed)
-    explicit = [p for p, name in ENTRY_POINT_BY_PROTOCOL.items() if name in names]
-    if explicit and "otlp" not in names:
-        protocol, protocol_source = explicit[0], exporter_source
-    entry_points = tuple(_entry_point(name, protocol) for name in names)
+    protocol, protocol_source = _otlp.protocol(
+        names, _pair(signal.protocol), exporter_source, _default_protocol(grpc_installed)
+    )
+    entry_points = tuple(_otlp.entry_point(name, protocol) for name in names)
     otlp = any(name.startswith("otlp") for name in entry_points)
-    endpoint, endpoint_source = _endpoint(env, signal, protocol) if otlp else (None, "")
+    if otlp:
+        endpoint: str | None
+        endpoint, endpoint_source = _otlp.endpoint(
+            signal.signal, protocol, _pair(signal.endpoint), _pair(env.base_endpoint)
+        )
+    else:
+        endpoint, endpoint_source = None, ""
     headers = parse_headers(signal.headers.value or "") if otlp else ()
     return Export(
         signal=signal.signal,

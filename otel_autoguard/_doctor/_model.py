@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from .._settings import Settings
-from ._env import DoctorEnv
+from .._settings._doctor import DoctorEnv
 
 ERROR = "error"
 """Telemetry would not flow (the exit status is 1)."""

@@ -92,6 +92,21 @@ def _check(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _spool(part: dict[str, Any]) -> list[str]:
+    state = "on" if part["enabled"] else "off (OTEL_AUTOGUARD_SPOOL=false)"
+    lines = ["Hand-over spool", f"  {state}, in {part['folder']}"]
+    for s in part["spools"]:
+        lines.append(
+            f"  {s['service']} at {s['collector']}: {s['batches']} batches, "
+            f"{s['bytes']} bytes, oldest {s['oldest_age_s']} s ago"
+        )
+    if not part["spools"]:
+        lines.append("  empty")
+    if part["action"]:
+        lines.append(f"  {part['action']}")
+    return lines
+
+
 def as_text(report: dict[str, Any]) -> str:
     lines = [f"otel-autoguard doctor {report['otel_autoguard']}", ""]
     lines += [*_installation(report["installation"]), ""]
@@ -101,12 +116,15 @@ def as_text(report: dict[str, Any]) -> str:
     role = report["role"]
     if role:
         lines += [f"Role of `{role['command']}`", f"  {role['role']}: {role['reason']}"]
+        lines += [f"  set up by {role['set_up_by']}"] if role.get("set_up_by") else []
         lines += [f"  note: {role['note']}"] if role.get("note") else []
         lines.append("")
     lines += [*_configuration(report["configuration"]), ""]
     lines += [*_conflicts(report["conflicts"]), ""]
     if report["check"] is not None:
         lines += [*_check(report["check"]), ""]
+    if report.get("spool") is not None:
+        lines += [*_spool(report["spool"]), ""]
     result = report["result"]
     if result["telemetry_flows"]:
         lines.append("Result: telemetry would flow (exit status 0)")

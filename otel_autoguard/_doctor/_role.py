@@ -16,19 +16,19 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._instrument_cli import _DIR as OTEL_INSTRUMENT_DIR
-from .._roles import (
-    _DJANGO_OPTS_WITH_VALUE,
-    _FLASK_OPTS_WITH_VALUE,
-    Role,
-    _command,
-    _parse_interpreter_argv,
-    _tool_name,
-    detect_role,
-    is_uwsgi,
+from .._argv import (
+    DJANGO_OPTS_WITH_VALUE,
+    FLASK_OPTS_WITH_VALUE,
+    first_command,
+    parse_interpreter_argv,
+    tool_name,
 )
+from .._instrument_cli import DIRECTORY as OTEL_INSTRUMENT_DIR
+from .._instrument_cli import is_its_directory
+from .._roles import Role, detect_role, is_uwsgi
 from .._settings import Settings
-from ._env import DoctorEnv
+from .._settings._doctor import DoctorEnv
+from ._model import WARNING, Finding
 
 _PYTHON = re.compile(r"python[0-9.]*w?")
 
@@ -68,17 +68,17 @@ def then(argv: Sequence[str]) -> str:
     """What happens later in a ``defer`` process started with ``argv``."""
     if is_uwsgi(argv):
         return _SERVERS["uwsgi"]
-    program = _parse_interpreter_argv(argv)
-    tool = _tool_name(program)
+    program = parse_interpreter_argv(argv)
+    tool = tool_name(program)
     if tool in _SERVERS:
         return _SERVERS[tool]
-    if tool == "flask" and _command(program.args, _FLASK_OPTS_WITH_VALUE) == "run":
+    if tool == "flask" and first_command(program.args, FLASK_OPTS_WITH_VALUE) == "run":
         return (
             "with the reloader (--debug, --reload) this process becomes `reloader-parent` "
             f"(idle) and {_RELOADER_CHILD}; without it, `serve` when Werkzeug's server starts"
         )
     django = tool in ("manage", "django-admin")
-    if django and _command(program.args, _DJANGO_OPTS_WITH_VALUE) == "runserver":
+    if django and first_command(program.args, DJANGO_OPTS_WITH_VALUE) == "runserver":
         return (
             "with the autoreloader (the default) this process becomes `reloader-parent` "
             f"(idle) and {_RELOADER_CHILD}; with --noreload, `serve` when runserver starts "
@@ -108,7 +108,7 @@ def launched_by_opentelemetry_instrument(
 def under_opentelemetry_instrument(environ: Mapping[str, str]) -> bool:
     """Its sitecustomize directory is on ``PYTHONPATH`` (then on every child's ``sys.path``)."""
     entries = environ.get("PYTHONPATH", "").split(os.pathsep)
-    return any(e.rstrip(os.sep).endswith(OTEL_INSTRUMENT_DIR) for e in entries if e)
+    return any(is_its_directory(e) for e in entries if e)
 
 
 def role(
@@ -123,8 +123,9 @@ def role(
     argv = interpreter_argv(command)
     decision = detect_role(environ, argv, ppid=None, override=settings.role)
     instrument = under_opentelemetry_instrument(environ)
-    if decision.role is Role.SKIP:
-        # otel-autoguard leaves a skip process alone: that tool's sitecustomize runs.
+    if decision.role is Role.SKIP or not settings.active:
+        # otel-autoguard leaves a skip process alone (and every process when it is off):
+        # that tool's sitecustomize runs.
         set_up_by = "opentelemetry-instrument" if instrument else None
     else:
         set_up_by = "otel-autoguard"
@@ -132,7 +133,7 @@ def role(
         "command": shown,
         "role": str(decision.role),
         "reason": decision.reason,
-        "set_up_by": set_up_by if settings.active else None,
+        "set_up_by": set_up_by,
     }
     notes = []
     if not settings.active:
@@ -158,3 +159,49 @@ def role(
     if notes:
         found["note"] = "; ".join(notes)
     return found
+
+
+def idle_parent(environ: Mapping[str, str], argv: Sequence[str]) -> str | None:
+    """The process of ``argv`` that never serves (a reloader parent, a pre-fork master)."""
+    program = parse_interpreter_argv(argv)
+    tool, args = tool_name(program), set(program.args)
+    if tool == "flask" and first_command(program.args, FLASK_OPTS_WITH_VALUE) == "run":
+        debug = "--debug" in args or environ.get("FLASK_DEBUG", "").lower() in ("1", "true")
+        if (debug or "--reload" in args) and "--no-reload" not in args:
+            return "its Werkzeug reloader parent"
+    django = tool in ("manage", "django-admin")
+    if django and first_command(program.args, DJANGO_OPTS_WITH_VALUE) == "runserver":
+        return None if "--noreload" in args else "its Django autoreloader parent"
+    if tool == "uvicorn" and "--reload" in args:
+        return "its uvicorn --reload parent"
+    if tool == "uvicorn" and any(a.split("=")[0] == "--workers" for a in args):
+        return "its uvicorn --workers parent"
+    if tool == "gunicorn":
+        return "its gunicorn arbiter (whose SDK every worker inherits through the fork)"
+    return None
+
+
+def conflicts(
+    environ: Mapping[str, str], settings: Settings, env: DoctorEnv, command: Sequence[str]
+) -> list[Finding]:
+    """What goes wrong in the processes of ``command`` that otel-autoguard leaves alone."""
+    environ, inner = launched_by_opentelemetry_instrument(environ, env.pythonpath, command)
+    taken_on = settings.active and settings.role != "skip"
+    if not inner or taken_on or not under_opentelemetry_instrument(environ):
+        return []
+    parent = idle_parent(environ, interpreter_argv(inner))
+    if parent is None:
+        return []
+    why = "otel-autoguard is off" if not settings.active else "OTEL_AUTOGUARD_ROLE=skip"
+    what = (
+        f"`{shlex.join(command)}`: opentelemetry-instrument sets up OpenTelemetry in every "
+        f"process it starts ({why}), {parent} too, which never serves: a full SDK (exporter "
+        "threads, a metric reader, a log handler) in a process that only watches the ones "
+        "that serve"
+    )
+    enable = "enable otel-autoguard (see Activation)" if not settings.active else "unset it"
+    fix = (
+        f"{enable} and keep the command as it is: otel-autoguard then stands in for "
+        "opentelemetry-instrument and configures only the processes that serve"
+    )
+    return [Finding(WARNING, what, fix)]

@@ -1,17 +1,17 @@
 """One small module per server; each watches for its server's modules to load.
 
-A server module exposes ``install(settings)`` (watch for the server's modules)
-and reports through :func:`otel_autoguard._lifecycle.serving` and
-``reloader_parent``. Adding a server means adding a module here and a line to
-``_SERVERS``.
+A server module exposes ``install(ctx)`` (watch for the server's modules) and
+reports what it sees through ``ctx.events`` (see :mod:`otel_autoguard._events`):
+it never imports the process state itself. Adding a server means adding a
+module here and a line to ``_SERVERS``.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
-from .. import _boundary
-from .._settings import Settings
+from .._boundary import guard
+from .._events import Context
 
 # _socket last: the fallback for a server none of the others knows.
 _SERVERS = (
@@ -27,7 +27,8 @@ _SERVERS = (
 )
 
 
-def install(settings: Settings) -> None:
+def install(ctx: Context) -> None:
     for name in _SERVERS:
-        with _boundary.guard(settings, f"hooking server {name.lstrip('_')}"):
-            import_module(f"{__name__}.{name}").install(settings)
+        server = name.lstrip("_")
+        with guard(ctx.settings, f"hooking server {server}", f"{server} is not recognised"):
+            import_module(f"{__name__}.{name}").install(ctx)

@@ -13,51 +13,56 @@ Everything goes through Celery's signals (public API), connected once
   set-up, before its first task): configured, with its own identity.
 - ``worker_process_shutdown`` (each pool process, right before billiard ends it
   with ``os._exit``: ``--max-tasks-per-child`` recycling, warm shutdown): spans,
-  then metrics and logs, are flushed, since no exit handler runs after
-  ``os._exit``.
+  then metrics and logs, are flushed and its exit reported, since no exit handler
+  runs after ``os._exit``. A pool process is an instance of its own: its metrics
+  and logs are its own too.
 - ``beat_init`` (``celery beat``): configured; beat publishes the scheduled tasks.
 """
 
 from __future__ import annotations
 
-import functools
-import threading
-from typing import Any
+from typing import Any, Callable
 
-from .. import _boundary, _collector, _graceful, _lifecycle, _otel
-from .._imports import when_imported
-from .._settings import Settings
-from ._patch import guarded
+from .._boundary import emit, guard
+from .._events import Context
+from .._imports import patch_on_import
+from .._providers import SIGNALS
 
 _UID = "otel-autoguard"
 
 
-def install(settings: Settings) -> None:
-    when_imported(
-        "celery.signals",
-        guarded(settings, "celery.signals", functools.partial(_connect, settings)),
-    )
+def install(ctx: Context) -> None:
+    patch_on_import(ctx.settings, [("celery.signals", lambda module: _connect(ctx, module))])
 
 
-def _connect(settings: Settings, signals: Any) -> None:
-    def handler(name: str, hook: Any) -> Any:
+def _connect(ctx: Context, signals: Any) -> None:
+    events = ctx.events
+
+    def on(name: str, hook: Callable[[Any], None], consequence: str) -> None:
         def receiver(sender: Any = None, **_kwargs: Any) -> None:
-            with _boundary.guard(settings, f"handling Celery's {name} signal"):
+            with guard(ctx.settings, f"handling Celery's {name} signal", consequence):
                 hook(sender)
 
-        return receiver
-
-    for name, hook in (
-        ("worker_init", functools.partial(_worker_init, settings)),
-        ("worker_process_init", _pool_process_init),
-        ("worker_process_shutdown", lambda _sender: process_ending(settings)),
-        ("beat_init", _beat_init),
-    ):
         # weak=False: the receiver is a closure nobody else holds. dispatch_uid:
         # connected once, however often this runs.
-        getattr(signals, name).connect(
-            handler(name, hook), weak=False, dispatch_uid=f"{_UID}:{name}"
-        )
+        getattr(signals, name).connect(receiver, weak=False, dispatch_uid=f"{_UID}:{name}")
+
+    on("worker_init", lambda worker: _worker_init(ctx, worker), "this worker exports nothing")
+    on(
+        "worker_process_init",
+        lambda _sender: events.serving("Celery pool process started: runs the tasks"),
+        "this pool process exports nothing",
+    )
+    on(
+        "worker_process_shutdown",
+        lambda _sender: events.ending(SIGNALS, report=True),
+        "what this pool process still held may be lost",
+    )
+    on(
+        "beat_init",
+        lambda _sender: events.serving("Celery beat started: publishes the scheduled tasks"),
+        "beat exports nothing",
+    )
 
 
 def pool_kind(pool_cls: Any) -> tuple[str, str]:
@@ -76,57 +81,19 @@ def pool_kind(pool_cls: Any) -> tuple[str, str]:
     return "in-process", name
 
 
-def _worker_init(settings: Settings, worker: Any) -> None:
+def _worker_init(ctx: Context, worker: Any) -> None:
+    events = ctx.events
     kind, name = pool_kind(getattr(worker, "pool_cls", None))
     if kind == "prefork":
-        _lifecycle.supervising(
+        events.supervising(
             "Celery worker main process (prefork pool): forks the pool processes, runs no task"
         )
     elif kind == "green":
-        _boundary.emit(
-            settings,
+        emit(
+            ctx.settings,
             f"Celery's {name} pool is not covered yet: OpenTelemetry is not set up in this "
             "worker (use the prefork, solo or threads pool)",
         )
-        _lifecycle.never_serve(f"Celery worker with the {name} pool: not covered yet")
+        events.never_serve(f"Celery worker with the {name} pool: not covered yet")
     else:
-        _lifecycle.serving(f"Celery worker ({name} pool): runs the tasks in this process")
-
-
-def _pool_process_init(_sender: Any) -> None:
-    _lifecycle.serving("Celery pool process started: runs the tasks")
-
-
-def _beat_init(_sender: Any) -> None:
-    _lifecycle.serving("Celery beat started: publishes the scheduled tasks")
-
-
-def process_ending(settings: Settings, skip: frozenset[str] = frozenset()) -> None:
-    """This process is about to ``os._exit``: flush spans, then metrics and logs, now.
-
-    ``skip``: signals not to flush (``metrics`` in an RQ work horse).
-
-    The all-signals form of ``_lifecycle.request_process_ending`` (proposed there
-    as ``process_ending``): a Celery pool process is a worker's instance of its
-    own, whose metrics and logs are its own too. Bounded by the stop timeout from
-    outside, as the SDK's ``force_flush`` does not honour its own. Does nothing
-    where nothing was configured (no provider to flush).
-    """
-    with _boundary.guard(settings, "flushing telemetry before the process ends"):
-        # A stop signal now would only cut the flush short.
-        _graceful.hold_stop_signals()
-        kept = f" except {','.join(sorted(skip))}" if skip else ""
-        skip |= _collector.down(settings, say=False)
-        flusher = threading.Thread(
-            target=_otel.flush_all,
-            args=(settings.stop_timeout, skip),
-            name="otel-autoguard-flush",
-            daemon=True,
-        )
-        flusher.start()
-        flusher.join(settings.stop_timeout)
-        _boundary.debug(
-            settings,
-            f"ending with os._exit: flushed{kept}{' (timed out)' if flusher.is_alive() else ''} "
-            f"{_otel.sdk_state()}",
-        )
+        events.serving(f"Celery worker ({name} pool): runs the tasks in this process")

@@ -5,7 +5,7 @@ pid for the child (as for Werkzeug, see ``_roles.reloader_child``), which then
 configures at start. The parent runs the child with ``subprocess.run``, which on
 Ctrl-C kills it after 0.25 s, and its SIGTERM handler (``sys.exit(0)``) leaves
 the child running: both become a stop passed to the child, waited for (see
-``_graceful``). The child takes the first stop signal only, once Django has set
+``_reloader``). The child takes the first stop signal only, once Django has set
 its own handlers (``start_django``).
 
 Django's instrumentor is applied when ``django.setup()`` has run (see
@@ -15,28 +15,24 @@ Django's instrumentor is applied when ``django.setup()`` has run (see
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
-from .. import _boundary, _graceful, _lifecycle, _otel
-from .._imports import when_imported
-from .._settings import RELOADER_PID, Settings
-from ._patch import MARK, guarded, is_patched, patch_method
+from .. import _reloader
+from .._events import Context
+from .._imports import patch_on_import
+from .._patching import is_patched, patch_method, replace
 
 
-def install(settings: Settings) -> None:
-    when_imported("django", guarded(settings, "django", functools.partial(_patch_setup, settings)))
-    when_imported(
-        "django.utils.autoreload",
-        guarded(settings, "django.utils.autoreload", functools.partial(_patch_reloader, settings)),
-    )
-    when_imported(
-        "django.core.servers.basehttp",
-        guarded(settings, "django.core.servers.basehttp", _patch_runserver),
-    )
+def install(ctx: Context) -> None:
+    patches = {
+        "django": _patch_setup,
+        "django.utils.autoreload": _patch_reloader,
+        "django.core.servers.basehttp": _patch_runserver,
+    }
+    patch_on_import(ctx.settings, [(m, functools.partial(p, ctx)) for m, p in patches.items()])
 
 
-def _patch_setup(settings: Settings, module: Any) -> None:
+def _patch_setup(ctx: Context, module: Any) -> None:
     setup = module.setup
     if is_patched(setup):
         return
@@ -44,33 +40,25 @@ def _patch_setup(settings: Settings, module: Any) -> None:
     @functools.wraps(setup)
     def setup_then_instrument(*args: Any, **kwargs: Any) -> Any:
         result = setup(*args, **kwargs)
-        with _boundary.guard(settings, "instrumenting Django"):
-            _otel.instrument_late(settings, "django")
+        ctx.events.library_ready("django")
         return result
 
-    setattr(setup_then_instrument, MARK, True)
-    module.setup = setup_then_instrument
+    replace(module, "setup", setup_then_instrument)
 
 
-def _patch_reloader(settings: Settings, module: Any) -> None:
+def _patch_reloader(ctx: Context, module: Any) -> None:
+    # Django's own test for its child is RUN_MAIN=true.
+    run_main = ctx.settings.django_run_main
+
     def entering() -> None:
-        # Django's own test for its child; ours may miss one whose OTEL_* came later.
-        if settings.django_run_main:
-            return
-        os.environ[RELOADER_PID] = str(os.getpid())
-        _lifecycle.reloader_parent("entered Django's autoreloader as the parent")
-        with _boundary.guard(settings, "making the autoreloader stop gracefully"):
-            _graceful.install(module, settings)
-
-    def child_serving() -> None:
-        # run_with_reloader has just set SIGTERM to sys.exit(0), in the main thread.
-        if settings.django_run_main:
-            _graceful.stop_once()
+        reason = "entered Django's autoreloader as the parent"
+        _reloader.entering_as_parent(ctx, module, run_main, reason)
 
     patch_method(module, "restart_with_reloader", entering)
-    patch_method(module, "start_django", child_serving)
+    # run_with_reloader has set SIGTERM to sys.exit(0), in the main thread, by then.
+    patch_method(module, "start_django", lambda: _reloader.child_serving(run_main))
 
 
-def _patch_runserver(module: Any) -> None:
+def _patch_runserver(ctx: Context, module: Any) -> None:
     # runserver binds `run` at its own import, which follows this one.
-    patch_method(module, "run", lambda: _lifecycle.serving("Django runserver starting"))
+    patch_method(module, "run", lambda: ctx.events.serving("Django runserver starting"))

@@ -2,40 +2,59 @@
 
 gunicorn forks without exec, so the ``.pth`` runs in the master alone. It stays a
 supervisor (libraries instrumented, so ``--preload`` apps are patched, but no
-SDK); each worker configures its own SDK at the start of ``init_process``, after
-the fork and before it loads the application or accepts a connection. A worker
+SDK); each worker configures its own SDK in ``init_process`` right after the
+worker's own ``init_signals`` (whichever class defines it), before it loads the
+application or accepts a connection. A stop signal that arrives while the SDK is
+set up is held back until it is, then handled by the worker's own handler: set
+up earlier, it would reach the master's inherited handler and be lost. A worker
 leaves through ``sys.exit`` (stop, HUP, ``--max-requests``, ``--reload``), so the
 SDK's exit handlers flush what it holds.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from .. import _lifecycle
-from .._imports import when_imported
-from .._settings import Settings
-from ._patch import guarded, patch_method
+from .._events import Context
+from .._exit import deferring_stop_signals
+from .._imports import patch_on_import
+from .._patching import is_patched, patch_method, replace
 
 
-def install(settings: Settings) -> None:
-    when_imported("gunicorn.arbiter", guarded(settings, "gunicorn.arbiter", _patch_arbiter))
-    when_imported(
-        "gunicorn.workers.base", guarded(settings, "gunicorn.workers.base", _patch_worker)
-    )
+def install(ctx: Context) -> None:
+    events = ctx.events
+    reason = "gunicorn arbiter: forks the workers, serves nothing"
 
+    def arbiter(module: Any) -> None:
+        patch_method(module.Arbiter, "run", lambda: events.supervising(reason))
 
-def _patch_arbiter(module: Any) -> None:
-    patch_method(
-        module.Arbiter,
-        "run",
-        lambda: _lifecycle.supervising("gunicorn arbiter: forks the workers, serves nothing"),
-    )
+    def serving() -> None:
+        with deferring_stop_signals():
+            events.serving("gunicorn worker starting")
 
+    def worker(module: Any) -> None:
+        # Every worker class (sync, gthread, gevent, uvicorn's) ends its own
+        # init_process with this one, which calls its init_signals.
+        init_process = module.Worker.init_process
+        if is_patched(init_process):
+            return
 
-def _patch_worker(module: Any) -> None:
-    # Every worker class (sync, gthread, gevent, uvicorn's) ends its own
-    # init_process with this one.
-    patch_method(
-        module.Worker, "init_process", lambda: _lifecycle.serving("gunicorn worker starting")
+        @functools.wraps(init_process)
+        def configure_after_signals(self: Any, *args: Any, **kwargs: Any) -> Any:
+            init_signals = self.init_signals  # the worker class's own, looked up now
+
+            @functools.wraps(init_signals)
+            def then_configure(*a: Any, **kw: Any) -> Any:
+                result = init_signals(*a, **kw)
+                serving()
+                return result
+
+            self.init_signals = then_configure
+            return init_process(self, *args, **kwargs)
+
+        replace(module.Worker, "init_process", configure_after_signals)
+
+    patch_on_import(
+        ctx.settings, [("gunicorn.arbiter", arbiter), ("gunicorn.workers.base", worker)]
     )

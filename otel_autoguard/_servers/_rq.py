@@ -5,16 +5,15 @@ and each forked work horse is handed that SDK: the SDK's own fork hooks give the
 horse a fresh, empty span queue and export thread, and the horse flushes spans
 and logs right after the job (``perform_job``), before RQ's ``os._exit``, which
 runs no exit handler. A job's span therefore leaves exactly once, from the horse
-that ran it, under the worker's identity (``service.instance.id``,
-``process.pid``): a horse is part of its worker, as Werkzeug's forked request
-processes are part of their server. An SDK per horse would cost a full set-up
-per job (measured: see ``bench/workers.py``). The horse's metrics are not
-flushed: its meter provider is a copy of the worker's, so exporting it would
-report the worker's counts twice under one identity.
+that ran it, under the worker's ``process.pid``: a horse is part of its worker,
+as Werkzeug's forked request processes are part of their server. An SDK per
+horse would cost a full set-up per job (measured: see ``bench/workers.py``). The
+horse's metrics are not flushed: its meter provider is a copy of the worker's,
+so exporting it would report the worker's counts twice.
 
 ``SimpleWorker`` runs the jobs in the worker itself: configured the same way,
-flushed at exit by the SDK. ``SpawnWorker``'s horse is a fresh interpreter:
-configured on its own and flushed (everything) before it ends.
+flushed at exit by the exit plan. ``SpawnWorker``'s horse is a fresh
+interpreter: configured on its own and flushed (everything) before it ends.
 
 The spans come from ``opentelemetry-instrumentation-rq`` (``otel-autoguard[rq]``),
 which registers no ``opentelemetry_instrumentor`` entry point: it is applied
@@ -25,13 +24,14 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import sys
 from typing import Any
 
-from .. import _boundary, _lifecycle, _otel
-from .._imports import when_imported
-from .._settings import Settings
-from ._celery import process_ending
-from ._patch import MARK, guarded, is_patched
+from .._boundary import emit, guard
+from .._events import Context
+from .._imports import patch_on_import
+from .._patching import is_patched, replace
+from .._providers import SIGNALS, pipelines
 
 INSTRUMENTATION = "opentelemetry_instrumentation_rq"
 # Everything opentelemetry-instrumentation-rq 0.1.x patches. RQ 3.0 has no
@@ -52,51 +52,48 @@ INSTRUMENTED = (
 # What opentelemetry-instrumentation-rq patches on rq.worker.Worker only; RQ 2.x+
 # SimpleWorker derives from BaseWorker and would run without it.
 _INSTRUMENTED_ON_WORKER = ("perform_job", "handle_job_success", "handle_job_failure")
+# A horse flushes no metrics: its meter provider is the worker's, copied by the fork.
+_HORSE_SIGNALS: tuple[str, ...] = ("traces", "logs")
 
 
-def install(settings: Settings) -> None:
-    when_imported("rq.worker", guarded(settings, "rq.worker", functools.partial(_patch, settings)))
+def install(ctx: Context) -> None:
+    patch_on_import(ctx.settings, [("rq.worker", functools.partial(_patch, ctx))])
 
 
-def _patch(settings: Settings, module: Any) -> None:
-    with _boundary.guard(settings, "applying opentelemetry-instrumentation-rq"):
-        _instrument(settings, module)
+def _patch(ctx: Context, module: Any) -> None:
+    with guard(ctx.settings, "applying opentelemetry-instrumentation-rq", "jobs have no spans"):
+        _instrument(ctx, module)
     base = getattr(module, "BaseWorker", None) or module.Worker
-    work = base.work
+    work, main_work_horse = base.work, base.main_work_horse
     if is_patched(work):
         return
 
     @functools.wraps(work)
     def working(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _lifecycle.serving(
+        ctx.events.serving(
             f"RQ worker started ({type(self).__name__}): runs the jobs or forks a work "
             "horse per job, which is handed this SDK"
         )
         return work(self, *args, **kwargs)
 
-    main_work_horse = base.main_work_horse
-
     @functools.wraps(main_work_horse)
     def horse(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with _boundary.guard(settings, "preparing an RQ work horse"):
-            _flush_after_the_job(settings, self)
+        with guard(ctx.settings, "preparing an RQ work horse", "this job's spans may be lost"):
+            _flush_after_the_job(ctx, self)
         return main_work_horse(self, *args, **kwargs)
 
-    for wrapper in (working, horse):
-        setattr(wrapper, MARK, True)
-    base.work = working
-    base.main_work_horse = horse
+    replace(base, "work", working)
+    replace(base, "main_work_horse", horse)
 
 
-def _flush_after_the_job(settings: Settings, worker: Any) -> None:
+def _flush_after_the_job(ctx: Context, worker: Any) -> None:
     """In a work horse: flush what the job recorded before RQ's ``os._exit``."""
-    inherited = _otel.pipelines()["traces"][0] is not None
-    if not inherited:
+    signals = _HORSE_SIGNALS
+    if pipelines()["traces"][0] is None:
         # SpawnWorker: a fresh interpreter (or a worker that was never configured,
         # whose role then keeps this one unconfigured too).
-        _lifecycle.serving("RQ work horse in a fresh interpreter (SpawnWorker)")
-    # The worker's metrics, copied by the fork, are the worker's to export.
-    skip = frozenset({"metrics"}) if inherited else frozenset()
+        ctx.events.serving("RQ work horse in a fresh interpreter (SpawnWorker)")
+        signals = SIGNALS
     perform_job = worker.perform_job
 
     @functools.wraps(perform_job)
@@ -104,18 +101,17 @@ def _flush_after_the_job(settings: Settings, worker: Any) -> None:
         try:
             return perform_job(*args, **kwargs)
         finally:
-            process_ending(settings, skip)
+            ctx.events.ending(signals)
 
-    # On this horse's worker object only: the horse performs one job and ends.
-    worker.perform_job = perform_then_flush
+    # On this horse's worker object only (outside the instrumentation's own wrapper,
+    # so the job's span has ended): the horse performs one job and ends.
+    replace(worker, "perform_job", perform_then_flush)
 
 
-def _instrument(settings: Settings, module: Any) -> None:
-    disabled = settings.disabled_instrumentations
+def _instrument(ctx: Context, module: Any) -> None:
+    disabled = ctx.settings.disabled_instrumentations
     if "rq" in disabled or "*" in disabled or importlib.util.find_spec(INSTRUMENTATION) is None:
         return
-    import sys
-
     missing = [
         f"{name}.{attribute}"
         for module_name, name, attribute in INSTRUMENTED
@@ -124,8 +120,8 @@ def _instrument(settings: Settings, module: Any) -> None:
     if missing:
         from importlib.metadata import version
 
-        _boundary.emit(
-            settings,
+        emit(
+            ctx.settings,
             f"opentelemetry-instrumentation-rq {version('opentelemetry-instrumentation-rq')} "
             f"does not support RQ {version('rq')} (no {', '.join(missing)}): not applied, "
             "so jobs have no span of their own; what a job itself records is still exported",
@@ -142,4 +138,4 @@ def _instrument(settings: Settings, module: Any) -> None:
     for name in _INSTRUMENTED_ON_WORKER:
         wrapped = worker.__dict__.get(name)
         if wrapped is not None and name not in simple.__dict__:
-            setattr(simple, name, wrapped)
+            replace(simple, name, wrapped)

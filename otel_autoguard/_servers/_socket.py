@@ -13,14 +13,13 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from .. import _lifecycle
-from .._settings import Settings
-from ._patch import MARK, is_patched
+from .._events import Context
+from .._patching import is_patched, replace
 
 _NETWORK = (socket.AF_INET, socket.AF_INET6)
 
 
-def install(settings: Settings) -> None:
+def install(ctx: Context) -> None:
     original = socket.socket.accept
     if is_patched(original):
         return
@@ -33,8 +32,7 @@ def install(settings: Settings) -> None:
             return result
         if socket.socket.accept is accept:
             socket.socket.accept = original  # type: ignore[method-assign]
-        _lifecycle.serving("accepted a connection (no known server claimed it)", fallback=True)
+        ctx.events.serving("accepted a connection (no known server claimed it)", fallback=True)
         return result
 
-    setattr(accept, MARK, True)
-    socket.socket.accept = accept  # type: ignore[method-assign]
+    replace(socket.socket, "accept", accept)

@@ -11,25 +11,21 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .. import _lifecycle
-from .._imports import when_imported
-from .._settings import Settings
-from ._patch import MARK, guarded, is_patched, patch_method
+from .._events import Context
+from .._imports import patch_on_import
+from .._patching import is_patched, patch_method, replace
 
 
-def install(settings: Settings) -> None:
-    when_imported("uvicorn.server", guarded(settings, "uvicorn.server", _patch_server))
-    when_imported(
-        "uvicorn.supervisors.basereload",
-        guarded(settings, "uvicorn.supervisors.basereload", _patch_reload),
-    )
-    when_imported(
-        "uvicorn.supervisors.multiprocess",
-        guarded(settings, "uvicorn.supervisors.multiprocess", _patch_multiprocess),
-    )
+def install(ctx: Context) -> None:
+    patches = {
+        "uvicorn.server": _patch_server,
+        "uvicorn.supervisors.basereload": _patch_reload,
+        "uvicorn.supervisors.multiprocess": _patch_multiprocess,
+    }
+    patch_on_import(ctx.settings, [(m, functools.partial(p, ctx)) for m, p in patches.items()])
 
 
-def _patch_server(module: Any) -> None:
+def _patch_server(ctx: Context, module: Any) -> None:
     serve = module.Server.serve
     if is_patched(serve):
         return
@@ -38,24 +34,17 @@ def _patch_server(module: Any) -> None:
     # FastAPI/Starlette app built at import time is instrumented and traced.
     @functools.wraps(serve)
     async def serving(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _lifecycle.serving("uvicorn server starting")
+        ctx.events.serving("uvicorn server starting")
         return await serve(self, *args, **kwargs)
 
-    setattr(serving, MARK, True)
-    module.Server.serve = serving
+    replace(module.Server, "serve", serving)
 
 
-def _patch_reload(module: Any) -> None:
-    patch_method(
-        module.BaseReload,
-        "run",
-        lambda: _lifecycle.reloader_parent("uvicorn --reload supervisor: restarts the server"),
-    )
+def _patch_reload(ctx: Context, module: Any) -> None:
+    reason = "uvicorn --reload supervisor: restarts the server"
+    patch_method(module.BaseReload, "run", lambda: ctx.events.reloader_parent(reason))
 
 
-def _patch_multiprocess(module: Any) -> None:
-    patch_method(
-        module.Multiprocess,
-        "run",
-        lambda: _lifecycle.supervising("uvicorn --workers supervisor: spawns the servers"),
-    )
+def _patch_multiprocess(ctx: Context, module: Any) -> None:
+    reason = "uvicorn --workers supervisor: spawns the servers"
+    patch_method(module.Multiprocess, "run", lambda: ctx.events.supervising(reason))

@@ -24,8 +24,8 @@ import types
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from .. import _boundary, _collector, _lifecycle, _otel
-from .._settings import Settings
+from .._boundary import emit, guard
+from .._events import Context
 
 # From this release on, Python threads are always on (``--enable-threads`` is a
 # no-op); before it they are off unless one of the options below is given.
@@ -57,12 +57,9 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 Hook = Callable[[], None]
 
 
-def install(settings: Settings) -> None:
-    from .._hook import _argv
-    from .._roles import is_uwsgi
-
-    if is_uwsgi(_argv()):
-        _on_first_import_with_uwsgi(lambda uwsgi: _attach(settings, uwsgi))
+def install(ctx: Context) -> None:
+    if ctx.decision.launcher == "uwsgi":
+        _on_first_import_with_uwsgi(lambda uwsgi: _attach(ctx, uwsgi))
 
 
 def threads_enabled(version_info: tuple[Any, ...], opt: Mapping[str, Any]) -> bool:
@@ -101,22 +98,23 @@ def _on_first_import_with_uwsgi(callback: Callable[[Any], None]) -> None:
     builtins.__import__ = watching
 
 
-def _attach(settings: Settings, uwsgi: Any) -> None:
-    with _boundary.guard(settings, "hooking uWSGI"):
+def _attach(ctx: Context, uwsgi: Any) -> None:
+    settings, events = ctx.settings, ctx.events
+    with guard(settings, "hooking uWSGI", "uWSGI's workers are not recognised as such"):
         worker = uwsgi.worker_id()
         if not threads_enabled(uwsgi.version_info, uwsgi.opt):
             if worker <= 1:
-                _boundary.emit(
+                emit(
                     settings,
                     "uWSGI runs without Python threads, so the exporters' threads would "
                     "never run while a worker waits for requests; telemetry is off. "
                     "Add --enable-threads (enable-threads = true), or use uWSGI 2.0.27 "
                     "or later, where threads are always on",
                 )
-            _lifecycle.never_serve("uWSGI without Python threads (--enable-threads)")
+            events.never_serve("uWSGI without Python threads (--enable-threads)")
             return
         if worker <= 1 and _set(uwsgi.opt.get("skip-atexit")):
-            _boundary.emit(
+            emit(
                 settings,
                 "uWSGI --skip-atexit: workers end with _exit(), so the spans and metrics "
                 "a worker still holds when it stops, reloads or is recycled are lost; "
@@ -124,29 +122,32 @@ def _attach(settings: Settings, uwsgi: Any) -> None:
             )
         if worker > 0:
             # --lazy-apps: the app loads in the worker, after the fork.
-            _worker_started(settings, uwsgi)
+            _worker_started(ctx, uwsgi)
             return
-        _chain(uwsgi, "post_fork_hook", before=lambda: _worker_started(settings, uwsgi))
+        _chain(uwsgi, "post_fork_hook", before=lambda: _worker_started(ctx, uwsgi))
         if uwsgi.masterpid() == os.getpid():
-            _lifecycle.supervising("uWSGI master: forks the workers, serves no request")
+            events.supervising("uWSGI master: forks the workers, serves no request")
 
 
-def _worker_started(settings: Settings, uwsgi: Any) -> None:
-    with _boundary.guard(settings, "starting a uWSGI worker"):
-        _lifecycle.forked()
+def _worker_started(ctx: Context, uwsgi: Any) -> None:
+    events = ctx.events
+    with guard(ctx.settings, "starting a uWSGI worker", "this worker exports nothing"):
+        events.forked()
         if uwsgi.worker_id() <= 0:
             # Mules and spoolers run the post-fork hook too; they answer no request.
-            _lifecycle.never_serve("uWSGI mule or spooler: serves no request")
+            events.never_serve("uWSGI mule or spooler: serves no request")
             return
         # Before the app's own exit work (which may still end spans), stop
-        # signals are held; after it, everything is flushed.
-        _chain(uwsgi, "atexit", before=_hold_stop_signals, after=lambda: _flush(settings))
+        # signals are held; after it, everything is flushed. ``uwsgi.atexit`` runs
+        # before the interpreter's own teardown, and also with
+        # ``--skip-atexit-teardown``, which skips Python's exit handlers.
+        _chain(uwsgi, "atexit", before=_hold_stop_signals, after=events.flush)
         # uWSGI's signal handlers call exit(): run in the SDK's export threads,
         # they would end the worker while its main thread flushes. Threads
         # inherit the signal mask of the thread that starts them.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
-            _lifecycle.serving(f"uWSGI worker {uwsgi.worker_id()} started")
+            events.serving(f"uWSGI worker {uwsgi.worker_id()} started")
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
@@ -156,16 +157,6 @@ def _hold_stop_signals() -> None:
     # Ctrl-C reaches the whole group): a repeat must not cut the flush.
     for sig in _STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
-
-
-def _flush(settings: Settings) -> None:
-    """A worker exits (stop, reload, --max-requests): export what it holds.
-
-    ``uwsgi.atexit`` runs before the interpreter's own teardown, and also with
-    ``--skip-atexit-teardown``, which skips Python's exit handlers (the SDK's).
-    """
-    with _boundary.guard(settings, "flushing at uWSGI worker exit"):
-        _otel.flush_all(settings.stop_timeout, _collector.down(settings))
 
 
 class _Chain:

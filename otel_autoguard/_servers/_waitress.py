@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from .. import _lifecycle
-from .._imports import when_imported
-from .._settings import Settings
-from ._patch import guarded, patch_method
+from .._events import Context
+from .._imports import patch_on_import
+from .._patching import patch_method
 
 
-def install(settings: Settings) -> None:
-    when_imported("waitress.server", guarded(settings, "waitress.server", _patch_server))
+def install(ctx: Context) -> None:
+    patch_on_import(ctx.settings, [("waitress.server", functools.partial(_patch_server, ctx))])
 
 
-def _patch_server(module: Any) -> None:
+def _patch_server(ctx: Context, module: Any) -> None:
     for name in ("BaseWSGIServer", "MultiSocketServer"):
         server = getattr(module, name, None)
         if server is not None:
-            patch_method(server, "run", lambda: _lifecycle.serving("waitress server starting"))
+            patch_method(server, "run", lambda: ctx.events.serving("waitress server starting"))

@@ -10,24 +10,24 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import Any
+from typing import Any, Callable
 
-from .. import _boundary, _graceful, _lifecycle
-from .._imports import when_imported
-from .._settings import RELOADER_PID, Settings
-from ._patch import MARK, before, guarded, is_patched
-
-
-def install(settings: Settings) -> None:
-    when_imported("werkzeug.serving", guarded(settings, "werkzeug.serving", _patch_serving))
-    when_imported(
-        "werkzeug._reloader",
-        guarded(settings, "werkzeug._reloader", functools.partial(_patch_reloader, settings)),
-    )
-    when_imported("werkzeug._internal", guarded(settings, "werkzeug._internal", _patch_log))
+from .. import _reloader
+from .._events import Context
+from .._imports import patch_on_import
+from .._patching import before, is_patched, replace
 
 
-def _patch_serving(module: Any) -> None:
+def install(ctx: Context) -> None:
+    patches: list[tuple[str, Callable[[Any], None]]] = [
+        ("werkzeug.serving", functools.partial(_patch_serving, ctx)),
+        ("werkzeug._reloader", functools.partial(_patch_reloader, ctx)),
+        ("werkzeug._internal", _patch_log),
+    ]
+    patch_on_import(ctx.settings, patches)
+
+
+def _patch_serving(ctx: Context, module: Any) -> None:
     server = module.BaseWSGIServer
     if is_patched(server.serve_forever):
         return
@@ -36,11 +36,10 @@ def _patch_serving(module: Any) -> None:
     @functools.wraps(serve_forever)
     def serving(self: Any, *args: Any, **kwargs: Any) -> Any:
         self._otel_autoguard_pid = os.getpid()
-        _lifecycle.serving("Werkzeug server started serving in this process")
+        ctx.events.serving("Werkzeug server started serving in this process")
         return serve_forever(self, *args, **kwargs)
 
-    setattr(serving, MARK, True)
-    server.serve_forever = serving
+    replace(server, "serve_forever", serving)
 
     # app.run(processes=N): each request runs in a child forked from the server,
     # which ends with os._exit() right after shutdown_request().
@@ -58,38 +57,27 @@ def _patch_serving(module: Any) -> None:
                 None,
                 os.getpid(),
             ):
-                _lifecycle.request_process_ending()
+                ctx.events.ending()
 
-    forking.shutdown_request = request_done
+    replace(forking, "shutdown_request", request_done)
 
 
-def _patch_reloader(settings: Settings, module: Any) -> None:
+def _patch_reloader(ctx: Context, module: Any) -> None:
     original = module.run_with_reloader
     if is_patched(original):
         return
+    run_main = ctx.settings.werkzeug_run_main
 
     def entering() -> None:
-        # Werkzeug's own test decides which branch runs. Ours (parent pid) can
-        # miss a real child, e.g. when OTEL_* came from a .env file the parent
-        # loaded after start; such a child must not call itself the parent.
-        if settings.werkzeug_run_main:
-            return
-        # Only this process's direct child may take the serving role (see _roles).
-        os.environ[RELOADER_PID] = str(os.getpid())
-        _lifecycle.reloader_parent("entered Werkzeug's run_with_reloader as the parent")
-        with _boundary.guard(settings, "making the reloader stop gracefully"):
-            _graceful.install(module, settings)
-
-    def child_serving() -> None:
-        # The child has set its signal handlers by now (`with reloader:` follows).
-        if settings.werkzeug_run_main:
-            _graceful.stop_once()
+        reason = "entered Werkzeug's run_with_reloader as the parent"
+        _reloader.entering_as_parent(ctx, module, run_main, reason)
 
     # serving.run_simple imports run_with_reloader at call time, so replacing the
-    # module attribute is enough.
-    module.run_with_reloader = before(original, entering)
+    # module attribute is enough. The child has set its signal handlers by the time
+    # it enters the ReloaderLoop (`with reloader:`).
+    replace(module, "run_with_reloader", before(original, entering))
     loop = module.ReloaderLoop
-    loop.__enter__ = before(loop.__enter__, child_serving)
+    replace(loop, "__enter__", before(loop.__enter__, lambda: _reloader.child_serving(run_main)))
 
 
 def _patch_log(module: Any) -> None:
@@ -116,8 +104,7 @@ def _patch_log(module: Any) -> None:
             current = current.parent
         return False
 
-    setattr(has_level_handler, MARK, True)
-    module._has_level_handler = has_level_handler
+    replace(module, "_has_level_handler", has_level_handler)
 
 
 def _is_otel(handler: logging.Handler) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import APPS, Proc, Venv, build_wheel, make_venv, run
+from tests.support.procs import APPS, SPOOL_ROOT, Proc, Venv, build_wheel, make_venv, run
 from tests.support.receiver import Receiver
 from tests.support.redis import RedisServer
 
@@ -24,6 +24,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # What the app venv gets besides the wheel (which brings Flask and OpenTelemetry).
 APP_EXTRAS = ("pytest", "python-dotenv")
+
+
+# The Python of the default venv (`venv`, `venvs["3.11"]`, the servers' venvs): CPython
+# 3.11 from pyenv, or the interpreter AUTOGUARD_PYTHON names (scripts/test-chroot runs the
+# core tests with /usr/bin/python3.14 and 3.15 that way). Other versions come from pyenv.
+DEFAULT_VERSION = "3.11"
+PYTHON_VARIABLE = "AUTOGUARD_PYTHON"
+
+
+def default_python() -> str:
+    python = os.environ.get(PYTHON_VARIABLE)
+    if not python:
+        return _pyenv_python(DEFAULT_VERSION)
+    if not os.access(python, os.X_OK):
+        pytest.fail(f"{PYTHON_VARIABLE}={python}: not an executable")
+    return python
 
 
 def _pyenv_python(version: str) -> str:
@@ -51,7 +67,7 @@ def venvs(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Iterator[dic
 
     class Lazy(dict):  # type: ignore[type-arg]
         def __missing__(self, version: str) -> Venv:
-            python = _pyenv_python(version)
+            python = default_python() if version == DEFAULT_VERSION else _pyenv_python(version)
             venv = make_venv(tmp_path_factory.mktemp(f"venv-{version}"), python, wheel, *APP_EXTRAS)
             self[version] = venv
             return venv
@@ -61,7 +77,7 @@ def venvs(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Iterator[dic
 
 @pytest.fixture(scope="session")
 def venv(venvs: dict[str, Venv]) -> Venv:
-    return venvs["3.11"]
+    return venvs[DEFAULT_VERSION]
 
 
 # The servers of the role table besides Werkzeug, and the frameworks they serve.
@@ -71,7 +87,7 @@ SERVERS = ("gunicorn", "uvicorn", "waitress", "fastapi", "django", "httpx")
 @pytest.fixture(scope="session")
 def servers_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
     """One 3.11 venv with every server, installed as users do: ``otel-autoguard[extras]``."""
-    python = _pyenv_python("3.11")
+    python = default_python()
     venv = make_venv(tmp_path_factory.mktemp("venv-servers"), python, wheel, *APP_EXTRAS)
     # Pinning the instrumentation release already chosen keeps pip's resolver
     # from backtracking through every old instrumentation release for the extras.
@@ -119,7 +135,7 @@ def uwsgi_venv(venv: Venv) -> Venv:
 
 @pytest.fixture(scope="session")
 def old_uwsgi_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
-    venv = make_venv(tmp_path_factory.mktemp("venv-uwsgi-old"), _pyenv_python("3.11"), wheel)
+    venv = make_venv(tmp_path_factory.mktemp("venv-uwsgi-old"), default_python(), wheel)
     return _with_uwsgi(venv, UWSGI_THREADS_OPTIONAL)
 
 
@@ -136,6 +152,12 @@ def app_dir(tmp_path: Path) -> Path:
     target = tmp_path / "app"
     shutil.copytree(APPS, target)
     return target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _spools() -> Iterator[None]:
+    yield
+    shutil.rmtree(SPOOL_ROOT, ignore_errors=True)
 
 
 @pytest.fixture

@@ -18,11 +18,13 @@ from tests.support.receiver import Receiver, Span
 CONSUMER = 5  # Span.SpanKind.SPAN_KIND_CONSUMER
 PRODUCER = 4
 MAIN = (
-    "role=supervisor reason='Celery worker main process (prefork pool): forks the pool "
-    "processes, runs no task' action=idle; its workers configure after fork"
+    "supervisor",
+    "Celery worker main process (prefork pool): forks the pool processes, runs no task",
+    "idle",
 )
-POOL_PROCESS = "reason='Celery pool process started: runs the tasks' action=configured"
-ENDING = "ending with os._exit: flushed tracer=TracerProvider meter=MeterProvider"
+POOL_PROCESS = ("serve", "Celery pool process started: runs the tasks", "configured")
+# What a pool process reports as it ends (billiard's os._exit: only our ending() can).
+ALL_HELD = {"tracer": "TracerProvider", "meter": "MeterProvider", "logger": "LoggerProvider"}
 QUIET = ("--without-gossip", "--without-mingle", "--without-heartbeat")
 
 
@@ -63,11 +65,19 @@ def assert_exact(receiver: Receiver, ran: Counter[int]) -> list[Span]:
 
 
 def assert_idle_main(proc: Proc, receiver: Receiver) -> None:
-    assert (proc.pid, MAIN) in proc.debug()
+    assert proc.decided(proc.pid)[-1] == MAIN
     assert proc.pid not in proc.configured_pids()
     assert proc.exit_line(proc.pid) == f"exit role=supervisor {NO_SDK}"
     assert proc.pid not in {s.pid for s in receiver.data.spans}
     assert proc.pid not in {r.get("process.pid") for r in receiver.data.metric_resources}
+
+
+def assert_ended(proc: Proc, children: list[int]) -> None:
+    """Each pool process was configured as one, flushed before os._exit and said so."""
+    for child in children:
+        assert proc.decided(child)[-1] == POOL_PROCESS
+        exited = proc.exited(child)
+        assert (exited["role"], exited["providers"]) == ("serve", ALL_HELD)
 
 
 @pytest.fixture
@@ -105,8 +115,7 @@ def test_prefork_main_idle_pool_processes_configured(
     assert len(children) == len(set(children)) == 2
     assert_exact(receiver, ran)
     assert_idle_main(proc, receiver)
-    for child in children:
-        assert (child, ENDING + " logger=LoggerProvider") in proc.debug()
+    assert_ended(proc, children)
     metric_pids = {r.get("process.pid") for r in receiver.data.metric_resources}
     assert metric_pids == set(children)
 
@@ -130,8 +139,7 @@ def test_max_tasks_per_child_recycles_without_loss(
     assert_exact(receiver, ran)
     assert_idle_main(proc, receiver)
     assert len(configured) == len(set(configured)) == 4
-    for child in configured:
-        assert (child, ENDING + " logger=LoggerProvider") in proc.debug()
+    assert_ended(proc, configured)
 
 
 def test_warm_shutdown_with_a_slow_collector_exports_everything(
@@ -157,10 +165,8 @@ def test_in_process_pools_configure_the_main_process(
     tasks_venv, app, redis_url = setup.venv, setup.app, setup.broker
     proc = worker(procs, tasks_venv, app, receiver, redis_url, "--pool", pool, "-c", "2", **HOLD)
     assert proc.wait_configured(1) == [proc.pid]
-    reason = f"reason='Celery worker ({pool} pool): runs the tasks in this process'"
-    assert (proc.pid, f"role=serve {reason} action=configured (configurator 'configurator')") in (
-        proc.debug()
-    )
+    reason = f"Celery worker ({pool} pool): runs the tasks in this process"
+    assert proc.decided(proc.pid)[-1] == ("serve", reason, "configured")
     ran = send(tasks_venv, app, redis_url, 5)
     assert set(ran) == {proc.pid}
     proc.signal(signal.SIGTERM, group=False)
@@ -228,10 +234,8 @@ def test_beat_is_configured_and_exports_its_publish_spans(
     proc = Proc(cmd, setup.app, env, setup.app / "beat.log")
     procs.append(proc)
     assert proc.wait_configured(1) == [proc.pid]
-    reason = "reason='Celery beat started: publishes the scheduled tasks'"
-    assert (proc.pid, f"role=serve {reason} action=configured (configurator 'configurator')") in (
-        proc.debug()
-    )
+    reason = "Celery beat started: publishes the scheduled tasks"
+    assert proc.decided(proc.pid)[-1] == ("serve", reason, "configured")
     sent = lambda: proc.output().count("Scheduler: Sending due task tick (tasks.tick)")  # noqa: E731
     proc.wait_until(lambda: sent() >= 3, "three scheduled sends")
     proc.signal(signal.SIGTERM, group=False)

@@ -24,10 +24,16 @@ ALL = "traces, metrics, logs"
 
 
 def refused(endpoint: str, source: str, signals: str) -> str:
+    start = f"otel-autoguard: the collector refuses connections at {endpoint} ({source}: {signals})"
+    if "traces" not in signals:
+        return f"{start}: what this process still holds for it is dropped at exit instead of " + (
+            "retried until the exporter's timeout"
+        )
+    # Spans are handed over to the spool (test_handover.py); the rest is dropped.
+    rest = signals.replace("traces, ", "").replace(", ", " and ")
     return (
-        f"otel-autoguard: the collector refuses connections at {endpoint} ({source}: "
-        f"{signals}): what this process still holds for it is dropped at exit instead of "
-        "retried until the exporter's timeout"
+        f"{start}: this process's spans wait in the spool for the next process to send; "
+        f"its {rest} are dropped at exit"
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -115,7 +117,34 @@ def test_management_commands_that_never_serve_are_skipped(
     )
     lines = [line for line in done.stderr.splitlines() if line.startswith("otel-autoguard:")]
     assert lines[0].endswith(
-        f"role=skip reason='manage {command} does not serve requests' action=none"
+        f"role=skip reason='manage.py {command} does not serve requests' action=none"
     ), done.stderr
     assert lines[-1].endswith(f"exit role=skip {NO_SDK}")
+    assert receiver.data.requests == {}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(["manage.py", "test", "test_live"], id="manage.py-test"),
+        pytest.param(["-m", "django", "test", "test_live"], id="django-test"),
+        pytest.param(["runtests.py"], id="runtests.py"),
+        # Not a name known at start: the live server's first connection finds the runner.
+        pytest.param(["live_check.py"], id="a-script-running-django-tests"),
+    ],
+)
+def test_a_live_server_test_case_is_left_alone(
+    servers_venv: Venv, app_dir: Path, receiver: Receiver, command: list[str]
+) -> None:
+    project = app_dir / "djangoproj"
+    shutil.copy(project / "runtests.py", project / "live_check.py")
+    env = otel_env(receiver.endpoint, DJANGO_SETTINGS_MODULE="site_.settings")
+    done = run([servers_venv.python, *command], cwd=project, env=env)
+    assert "Ran 1 test" in done.stderr and "\nOK" in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("otel-autoguard:")]
+    assert not [line for line in lines if "action=configured" in line], done.stderr
+    assert lines[-1].endswith(f"exit role=skip {NO_SDK}"), done.stderr
+    if command == ["live_check.py"]:
+        assert "but a Django LiveServerTestCase runs in this process" in done.stderr, done.stderr
+    time.sleep(0.5)
     assert receiver.data.requests == {}

@@ -85,7 +85,6 @@ def test_healthy_setup_human_and_json(venv: Venv, receiver: Receiver) -> None:
     installation = report["installation"]
     assert [(f["kind"], f["path"], f["as_expected"]) for f in installation["hook_files"]] == [
         ("pth", str(site_packages / "otel_autoguard.pth"), True),
-        ("start", str(site_packages / "otel_autoguard.start"), True),
     ]
     assert installation["hook_in_this_process"] == {
         "ran": True,
@@ -196,7 +195,7 @@ def test_inactive_exits_1_and_says_which_variable(
          "app: role unknown at start", 0),
         (["gunicorn", "-w", "2", "app:app"], {}, "defer", "gunicorn: role unknown at start", 0),
         (["python", "manage.py", "runserver"], {}, "defer", "manage: role unknown at start", 0),
-        (["python", "manage.py", "test"], {}, "skip", "manage test does not serve requests", 1),
+        (["python", "manage.py", "test"], {}, "skip", "manage.py test does not serve requests", 1),
         (["uwsgi", "--master", "--http", ":8000", "--module", "app:app"], {}, "defer",
          "uWSGI: its workers are configured after fork, its master never", 0),
     ],
@@ -770,3 +769,39 @@ def test_opentelemetry_instrument_while_otel_autoguard_is_off(
         "traces, metrics, logs: gRPC protocol (from OTEL_EXPORTER_OTLP_PROTOCOL) but the gRPC "
         "exporter is not installed"
     )
+
+
+@pytest.mark.parametrize("enabled", ["false", "true"])
+def test_a_command_under_opentelemetry_instrument(
+    venv: Venv, receiver: Receiver, enabled: str
+) -> None:
+    # `doctor -- opentelemetry-instrument flask run --debug`: off, that tool still sets up
+    # every process it starts (its reloader parent too); on, otel-autoguard stands in for it.
+    env = quiet_env(
+        receiver.endpoint,
+        OTEL_AUTOGUARD_ENABLED=enabled,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_SERVICE_NAME="x",
+    )
+    command = ["opentelemetry-instrument", "flask", "--app", "flaskr", "run", "--debug"]
+    data = doctor(venv, "--json", "--", *command, env=env)
+    human = doctor(venv, "--", *command, env=env)
+    assert data.status == human.status == 0, data.out
+    assert data.report["result"]["telemetry_flows"] is True
+    assert "Result: telemetry would flow" in human.out, human.out
+    role = data.report["role"]
+    assert data.conflicts("error") == []
+    if enabled == "false":
+        assert (role["role"], role["set_up_by"]) == ("defer", "opentelemetry-instrument")
+        assert "  set up by opentelemetry-instrument\n" in human.out
+        (found,) = data.conflicts("warning")
+        assert found["what"].startswith(
+            f"`{' '.join(command)}`: opentelemetry-instrument sets up OpenTelemetry in every "
+            "process it starts (otel-autoguard is off), its Werkzeug reloader parent too, "
+            "which never serves"
+        )
+        assert found["fix"].startswith("enable otel-autoguard (see Activation) and keep")
+    else:
+        assert (role["role"], role["set_up_by"]) == ("defer", "otel-autoguard")
+        assert "becomes `reloader-parent`" in role["note"]
+        assert data.conflicts("warning") == []

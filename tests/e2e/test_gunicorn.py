@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.support.checks import HOLD, NO_SDK, one_span_per_request
+from tests.support.checks import HOLD, NO_SDK, NO_SDK_HELD, one_span_per_request
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, serve
 from tests.support.receiver import Receiver
 
+# The core set: also run on CPython 3.14 and 3.15 (scripts/test-chroot).
+pytestmark = pytest.mark.core
+
 N = 6
-ARBITER = "role=supervisor reason='gunicorn arbiter: forks the workers, serves nothing'"
+ARBITER_START = "gunicorn: role unknown at start; the SDK is configured only if this process serves"
+ARBITER = ("supervisor", "gunicorn arbiter: forks the workers, serves nothing", "idle")
 
 
 def start(
@@ -38,7 +45,8 @@ def assert_exact(proc: Proc, receiver: Receiver, answered: Counter[int]) -> None
     assert len(workers) == len(set(workers)), "a worker configured twice"
     assert set(answered) <= set(workers)
     assert proc.pid not in workers
-    assert (proc.pid, f"{ARBITER} action=idle; its workers configure after fork") in proc.debug()
+    assert proc.decided(proc.pid) == [("defer", ARBITER_START, "instrumented"), ARBITER]
+    assert proc.exited(proc.pid) == {"role": "supervisor", **NO_SDK_HELD}
     assert proc.exit_line(proc.pid) == f"exit role=supervisor {NO_SDK}"
     assert proc.pid not in {s.pid for s in receiver.data.spans}
     metric_pids = {r.get("process.pid") for r in receiver.data.metric_resources}
@@ -149,3 +157,56 @@ def test_uvicorn_workers_flush_on_sigterm(
     proc.signal(signal.SIGTERM, group=False)
     assert proc.wait() == 0
     assert_exact(proc, receiver, answered)
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie its arbiter has not reaped yet counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_a_stop_signal_while_a_worker_boots_stops_it(
+    procs: list[Proc], servers_venv: Venv, app_dir: Path, receiver: Receiver, stop: str
+) -> None:
+    # A rolling deploy stops a worker that has just been forked. gunicorn sets the
+    # worker's own handlers in init_signals; a signal before them reaches the
+    # arbiter's inherited handler, which only queues it: the worker would serve on
+    # until the graceful timeout (10 s here) SIGKILLed it.
+    proc, port = start(
+        procs, servers_venv, app_dir, receiver, "-w", "1", "--graceful-timeout", "10", **HOLD
+    )
+    (first,) = proc.wait_configured(1)
+    answered = traffic(port)
+    # Replace the worker: the arbiter boots a new one; stop that one as it boots.
+    proc.signal(signal.SIGHUP, group=False)
+    booting = re.compile(r"Booting worker with pid: (\d+)")
+    deadline = time.monotonic() + 30
+    while len(booting.findall(proc.output())) < 2:
+        assert time.monotonic() < deadline, proc.output()
+        time.sleep(0.001)
+    worker = int(booting.findall(proc.output())[1])
+    time.sleep(0.03)
+    os.kill(worker, signal.Signals[stop])
+    sent = time.monotonic()
+    while not _gone(worker) and time.monotonic() - sent < 8:
+        time.sleep(0.01)
+    took = time.monotonic() - sent
+    print(f"{stop} {0.03:g}s after 'Booting worker': worker {worker} gone after {took:.2f}s")
+    assert _gone(worker), f"worker {worker} still running {took:.1f}s after {stop}"
+    assert took < 5, f"worker {worker} took {took:.1f}s to stop: the graceful timeout"
+    # The arbiter boots another; it serves, and every span of every worker arrives.
+    proc.wait_until(lambda: len(booting.findall(proc.output())) >= 3, "a third worker")
+    proc.wait_configured(3)
+    receiver.wait_for_server_spans(N)
+    later = Counter[int]()
+    while sum(later.values()) < N:
+        later[pid_of(get(port))] += 1
+    assert first not in later and worker not in later
+    proc.signal(signal.SIGTERM, group=False)
+    assert proc.wait() == 0
+    assert_exact(proc, receiver, answered + later)
+    assert worker not in {s.pid for s in receiver.data.spans}

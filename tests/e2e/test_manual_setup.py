@@ -1,6 +1,6 @@
 """The application sets up OpenTelemetry itself: each span exported once, one warning.
 
-The rule is in the README ("When the application sets up OpenTelemetry itself").
+The rule is in docs/manual-setup.md ("When the application sets up OpenTelemetry itself").
 Each case runs a real app from tests/e2e/apps (manual.py, manual_factory.py)
 that sets up tracing the way users do, counts server spans by span id at the
 real receiver, reads the one ``otel-autoguard:`` warning and the file:line it
@@ -163,6 +163,7 @@ def expected_warning(kind: str, where: str, endpoint: str) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[1]}-{c[0].replace(' ', '_')}" for c in CASES])
+@pytest.mark.core
 def test_equivalent_pipeline_is_added_once_with_one_warning(
     procs: list[Proc],
     venv: Venv,
@@ -202,6 +203,7 @@ def collectors(receiver: Receiver) -> Iterator[tuple[Receiver, Receiver]]:
     ],
     ids=lambda c: f"{c[1]}-{c[0].replace(' ', '_')}",
 )
+@pytest.mark.core
 def test_the_apps_own_collector_keeps_its_spans(
     procs: list[Proc],
     venv: Venv,
@@ -221,6 +223,7 @@ def test_the_apps_own_collector_keeps_its_spans(
         check_parent(run, server, APP_SHUT_DOWN if setup != "add" else NO_SDK)
 
 
+@pytest.mark.core
 def test_a_second_import_does_not_double_the_apps_own_pipeline(
     procs: list[Proc], venv: Venv, app_dir: Path, collectors: tuple[Receiver, Receiver]
 ) -> None:
@@ -236,6 +239,7 @@ def test_a_second_import_does_not_double_the_apps_own_pipeline(
     check_parent(run, server, APP_SHUT_DOWN)
 
 
+@pytest.mark.core
 def test_without_debug_the_user_sees_one_line(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
 ) -> None:
@@ -268,6 +272,7 @@ def test_on_other_pythons(
     check_parent(run, server, APP_SHUT_DOWN if setup == "module-top" else NO_SDK)
 
 
+@pytest.mark.core
 def test_each_reloaded_child_follows_the_same_rule(
     procs: list[Proc], venv: Venv, app_dir: Path, receiver: Receiver
 ) -> None:

@@ -10,6 +10,9 @@ import pytest
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, wait_port
 from tests.support.receiver import Receiver
 
+# The core set: also run on CPython 3.14 and 3.15 (scripts/test-chroot).
+pytestmark = pytest.mark.core
+
 N = 4
 
 

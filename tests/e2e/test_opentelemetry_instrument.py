@@ -68,7 +68,7 @@ def test_reloader_parent_idle_child_configured_once(
     assert child_lines[:2] == [
         STANDS_IN,
         "role=serve reason='Werkzeug reloader child (WERKZEUG_RUN_MAIN=true)' "
-        "action=configured (configurator 'configurator')",
+        "action=configured by opentelemetry.distro.OpenTelemetryConfigurator",
     ]
     assert warnings(proc) == []
 

@@ -6,9 +6,14 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.checks import NO_PROVIDERS
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, run, wait_port
 from tests.support.receiver import Receiver
+
+# The core set: also run on CPython 3.14 and 3.15 (scripts/test-chroot).
+pytestmark = pytest.mark.core
 
 
 def debug_lines(stderr: str) -> list[str]:

@@ -6,12 +6,17 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.support.checks import HOLD, NO_SDK, one_span_per_request
 from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, serve
 from tests.support.receiver import Receiver
 
+# The core set: also run on CPython 3.14 and 3.15 (scripts/test-chroot).
+pytestmark = pytest.mark.core
+
 N = 6
-TRACKER = "role=skip reason='multiprocessing helper process (resource tracker, forkserver)'"
+TRACKER = "role=skip reason='multiprocessing helper process (resource tracker)'"
 
 
 def start(

@@ -9,6 +9,11 @@ from tests.support.receiver import Receiver, Span
 # A process's own exit report (OTEL_AUTOGUARD_DEBUG) when it holds no SDK at all.
 NO_PROVIDERS = "tracer=none meter=none logger=none"
 NO_SDK = f"{NO_PROVIDERS} threads=MainThread"
+# The same, as the process records it (OTEL_AUTOGUARD_DECISION_LOG).
+NO_SDK_HELD = {
+    "providers": {"tracer": "none", "meter": "none", "logger": "none"},
+    "threads": ["MainThread"],
+}
 # Spans stay queued until their process exits: only its exit path can deliver them.
 HOLD = {"OTEL_BSP_SCHEDULE_DELAY": "60000"}
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
+PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
+# Not in pyenv here: Debian's, in the sid chroot (scripts/test-chroot runs their cells).
+CHROOT_PYTHONS = ("3.14", "3.15")
 
 # Each Flask minor with the newest Werkzeug of the same minor (the pair Flask released with).
 FLASKS = {

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "tests" / "e2e" / "apps"
@@ -48,8 +52,15 @@ def run(cmd: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str
     return result  # type: ignore[no-any-return]
 
 
-def build_wheel(out: Path) -> Path:
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)])
+def build_wheel(out: Path, kind: str = "pth") -> Path:
+    """One of the two wheels (hatch_build.py): ``pth``, tagged py39...py317, is what pip
+    installs on every Python up to 3.17; ``all`` (py3, with the ``.start`` file too) is
+    what 3.18+ will install."""
+    env = {**os.environ, "OTEL_AUTOGUARD_WHEEL": kind}
+    run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        env=env,
+    )
     (wheel,) = out.glob("otel_autoguard-*.whl")
     return wheel
 
@@ -60,6 +71,10 @@ def make_venv(path: Path, python: str, wheel: Path, *extra: str) -> Venv:
     venv = Venv(path)
     run([venv.python, "-m", "pip", "install", "-q", str(wheel), *extra])
     return venv
+
+
+SPOOL_ROOT = os.path.join(tempfile.gettempdir(), f"otel-autoguard-tests-{os.getpid()}")
+"""Where the apps under test spool (the runner's own folder, not the user's cache)."""
 
 
 def free_port() -> int:
@@ -87,6 +102,8 @@ def otel_env(endpoint: str, **extra: str) -> dict[str, str]:
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
         "OTEL_AUTOGUARD_DEBUG": "true",
+        # A spool of its own: a later test's collector may get the same port.
+        "OTEL_AUTOGUARD_SPOOL_DIR": os.path.join(SPOOL_ROOT, uuid.uuid4().hex),
     }
     settings.update(extra)
     return base_env(**settings)
@@ -98,6 +115,18 @@ class Proc:
     def __init__(self, cmd: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> None:
         self.cmd = list(cmd)
         self.log = log
+        env = dict(env)
+        if env.get("OTEL_AUTOGUARD_DEBUG") == "true":
+            # Every process of the group records its decisions as fields, too.
+            env.setdefault("OTEL_AUTOGUARD_DECISION_LOG", str(log.with_suffix(".decisions.jsonl")))
+        self.decision_log = (
+            Path(env["OTEL_AUTOGUARD_DECISION_LOG"])
+            if ("OTEL_AUTOGUARD_DECISION_LOG" in env)
+            else None
+        )
+        if self.decision_log is not None:
+            # A new process group in the same folder starts a new record, as its log does.
+            self.decision_log.unlink(missing_ok=True)
         self._out = open(log, "wb")  # noqa: SIM115 - closed in wait()
         self.popen = subprocess.Popen(
             [sys.executable, "-S", "-E", "-c", _TRAMPOLINE, *cmd],
@@ -125,7 +154,27 @@ class Proc:
                 found.append((int(m.group(1)), m.group(2)))
         return found
 
+    def records(self, kind: str = "decision") -> list[dict[str, Any]]:
+        """What each process recorded (``OTEL_AUTOGUARD_DECISION_LOG``), in order."""
+        assert self.decision_log is not None, "this process group records no decisions"
+        if not self.decision_log.exists():
+            return []
+        lines = self.decision_log.read_text().splitlines()
+        return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+    def decided(self, pid: int) -> list[tuple[str, str, str]]:
+        """(role, reason, action) of each decision process ``pid`` took."""
+        return [(r["role"], r["reason"], r["action"]) for r in self.records() if r["pid"] == pid]
+
+    def exited(self, pid: int) -> dict[str, Any]:
+        """What process ``pid`` held when it ended: role, providers, threads."""
+        found = [r for r in self.records("exit") if r["pid"] == pid]
+        assert len(found) == 1, f"expected one exit record for pid {pid}:\n{self.output()}"
+        return {key: found[0][key] for key in ("role", "providers", "threads")}
+
     def configured_pids(self) -> list[int]:
+        if self.decision_log is not None:
+            return [r["pid"] for r in self.records() if r["action"] == "configured"]
         return [pid for pid, text in self.debug() if "action=configured" in text]
 
     def exit_line(self, pid: int) -> str:

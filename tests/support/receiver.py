@@ -63,6 +63,8 @@ class Received:
     metric_resources: list[dict[str, Any]] = field(default_factory=list)
     metric_names: set[str] = field(default_factory=set)
     log_records: int = 0
+    bodies: list[bytes] = field(default_factory=list)
+    """Every export request's body, as received."""
     requests: dict[str, int] = field(default_factory=dict)
     headers: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     """(path, request headers) of every export, in order."""
@@ -71,6 +73,11 @@ class Received:
 class Receiver:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, delay: float = 0.0) -> None:
         self.delay = delay
+        self.mode = "ok"
+        """Fault injection: ``ok``; ``hang`` (reads each export, never answers, records
+        nothing until the mode changes, then drops the connection); ``503``; ``garbage``
+        (bytes that are not HTTP)."""
+        self._stopped = threading.Event()
         self.data = Received()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler())
@@ -87,6 +94,7 @@ class Receiver:
         return self
 
     def stop(self) -> None:
+        self._stopped.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -107,6 +115,7 @@ class Receiver:
         with self._lock:
             self.data.requests[path] = self.data.requests.get(path, 0) + 1
             self.data.headers.append((path, headers))
+            self.data.bodies.append(body)
             if path.endswith("/v1/traces"):
                 req = ExportTraceServiceRequest.FromString(body)
                 for rs in req.resource_spans:
@@ -147,6 +156,18 @@ class Receiver:
                     body = gzip.decompress(body)
                 elif encoding == "deflate":
                     body = zlib.decompress(body)
+                if receiver.mode == "hang":
+                    while receiver.mode == "hang" and not receiver._stopped.wait(0.05):
+                        pass
+                    self.close_connection = True
+                    return
+                if receiver.mode == "503":
+                    self.send_error(503)
+                    return
+                if receiver.mode == "garbage":  # not HTTP at all
+                    self.wfile.write(b"\x00\xffnot an answer\r\n\r\n")
+                    self.close_connection = True
+                    return
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 receiver._record(self.path, body, {k.lower(): v for k, v in self.headers.items()})

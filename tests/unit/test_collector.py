@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from otel_autoguard import _collector, _otel, load_settings
-from otel_autoguard._settings import Collector, collectors
+from otel_autoguard import _exit, _otel_log, _providers, load_settings
+from otel_autoguard._process import Process
+from otel_autoguard._roles import Role
+from otel_autoguard._settings._collectors import Collector, collectors
 
 E = "OTEL_EXPORTER_OTLP"
 ALL_OTLP = {
@@ -28,8 +31,12 @@ CASES: list[tuple[dict[str, str], list[tuple[str, str, str, str, int]]]] = [
      [("traces", "http://localhost:4317", "the default", "localhost", 4317)]),
     ({"OTEL_TRACES_EXPORTER": "otlp_proto_http"},
      [("traces", "http://localhost:4318", "the default", "localhost", 4318)]),
-    # A protocol variable decides over the exporter's name.
+    # An exporter that names its protocol keeps it, whatever a protocol variable says
+    # (the SDK warns of the conflict and uses the name; one rule with the doctor's).
     ({"OTEL_TRACES_EXPORTER": "otlp_proto_grpc", f"{E}_TRACES_PROTOCOL": "http/protobuf"},
+     [("traces", "http://localhost:4317", "the default", "localhost", 4317)]),
+    # `otlp` follows the protocol variable.
+    ({"OTEL_TRACES_EXPORTER": "otlp", f"{E}_TRACES_PROTOCOL": "http/protobuf"},
      [("traces", "http://localhost:4318", "the default", "localhost", 4318)]),
     ({**HTTP, f"{E}_ENDPOINT": "https://otel.example:4443"}, [
         (s, "https://otel.example:4443", f"{E}_ENDPOINT", "otel.example", 4443)
@@ -80,9 +87,10 @@ def listening_port() -> Iterator[int]:
 class Provider:
     def __init__(self) -> None:
         self.flushed = False
+        self.shut_down = False
 
     def shutdown(self) -> None:
-        raise AssertionError("not called here")
+        self.shut_down = True
 
     def force_flush(self, timeout_millis: int) -> bool:
         self.flushed = True
@@ -90,17 +98,24 @@ class Provider:
 
 
 SIGNALS = ("traces", "metrics", "logs")
+SETTINGS = load_settings({"OTEL_SERVICE_NAME": "x"})
+State = dict[str, tuple[Any, tuple[Any, ...]]]
 
 
 @pytest.fixture
-def state(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[Any, tuple[Any, ...]]]:
+def state(monkeypatch: pytest.MonkeyPatch) -> State:
     """Each signal's provider as otel-autoguard's configuration left it, and still is."""
     now = {signal: (Provider(), ("its processor",)) for signal in SIGNALS}
-    monkeypatch.setattr(_otel, "pipelines", lambda: now)
-    monkeypatch.setattr(_collector, "_down", None)
-    monkeypatch.setattr(_collector, "_ours", dict(now))
-    monkeypatch.setattr(_collector, "_collectors", ())
+    monkeypatch.setattr(_providers, "pipelines", lambda: now)
     return now
+
+
+@pytest.fixture
+def process(state: State) -> Process:
+    """A process that otel-autoguard configured (its providers: ``state``)."""
+    process = Process()
+    process.settings, process.configured, process.ours = SETTINGS, True, dict(state)
+    return process
 
 
 def at(signal: str, port: int) -> Collector:
@@ -108,75 +123,123 @@ def at(signal: str, port: int) -> Collector:
     return Collector(signal, endpoint, f"{E}_ENDPOINT", "127.0.0.1", port)
 
 
-SETTINGS = load_settings({"OTEL_SERVICE_NAME": "x"})
-
-
-@pytest.mark.usefixtures("state")
 def test_only_the_refusing_collector_is_given_up(
-    closed_port: int, listening_port: int, capsys: pytest.CaptureFixture[str]
+    process: Process, closed_port: int, listening_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _collector._collectors = (
+    process.collectors = (
         at("traces", listening_port), at("metrics", closed_port), at("logs", closed_port)
     )  # fmt: skip
-    assert _collector.down(SETTINGS) == {"metrics", "logs"}
+    assert process.refused() == {"metrics", "logs"}
     assert capsys.readouterr().err == (
         f"otel-autoguard: the collector refuses connections at http://127.0.0.1:{closed_port} "
         f"({E}_ENDPOINT: metrics, logs): what this process still holds for it is dropped at "
         "exit instead of retried until the exporter's timeout\n"
     )
-    # Asked again (the exit flush, then the exit handler): no second probe, no second line.
-    _collector._collectors = ()
-    assert _collector.down(SETTINGS) == {"metrics", "logs"}
+    # Asked again (the exit flush, then the shutdown): no second probe, no second line.
+    process.collectors = ()
+    assert process.refused() == {"metrics", "logs"}
     assert capsys.readouterr().err == ""
 
 
 def test_what_the_application_set_up_is_always_flushed(
-    state: dict[str, tuple[Any, tuple[Any, ...]]], closed_port: int
+    process: Process, state: State, closed_port: int
 ) -> None:
-    _collector._collectors = tuple(at(signal, closed_port) for signal in SIGNALS)
+    process.collectors = tuple(at(signal, closed_port) for signal in SIGNALS)
     # The application added a span processor (its own exporter, perhaps to another
     # collector) to our provider, and set its own MeterProvider before ours.
     provider, processors = state["traces"]
     state["traces"] = (provider, (*processors, "the app's processor"))
-    _collector._ours["metrics"] = (None, ())
-    assert _collector.down(SETTINGS, say=False) == {"logs"}
+    process.ours["metrics"] = (None, ())
+    assert process.refused(say=False) == {"logs"}
 
 
-@pytest.mark.usefixtures("state")
 def test_a_forked_request_process_stays_quiet(
-    closed_port: int, capsys: pytest.CaptureFixture[str]
+    process: Process, closed_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _collector._collectors = (at("traces", closed_port),)
-    assert _collector.down(SETTINGS, say=False) == {"traces"}
+    process.collectors = (at("traces", closed_port),)
+    assert process.refused(say=False) == {"traces"}
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.usefixtures("state")
-def test_a_new_process_decides_again(
-    monkeypatch: pytest.MonkeyPatch, closed_port: int, listening_port: int
-) -> None:
-    _collector._collectors = (at("traces", listening_port),)
-    assert _collector.down(SETTINGS) == frozenset()
-    _collector._collectors = (at("traces", closed_port),)
-    monkeypatch.setattr(_collector.os, "getpid", lambda: -1)  # as after fork
-    assert _collector.down(SETTINGS, say=False) == {"traces"}
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each time the process held the stop signals (left as they are in the test run)."""
+    calls: list[bool] = []
+    monkeypatch.setattr(_exit, "hold_stop_signals", lambda: calls.append(True))
+    return calls
 
 
-def test_at_exit_takes_back_the_sdk_exit_handler_of_refused_signals_only(
-    monkeypatch: pytest.MonkeyPatch,
-    state: dict[str, tuple[Any, tuple[Any, ...]]],
-    closed_port: int,
-    listening_port: int,
+@pytest.mark.parametrize(
+    ("ending", "flushed"),
+    [
+        # A forked request (Werkzeug's processes=N): its spans, quietly.
+        (((), False), [True, False, False]),
+        # An RQ work horse: spans and logs; its metrics are its worker's.
+        (((("traces", "logs"),), False), [True, False, True]),
+        # A Celery pool process: an instance of its own, all of it, and its exit reported.
+        (((SIGNALS,), True), [True, True, True]),
+    ],
+)
+def test_a_process_about_to_os_exit_flushes_what_it_is_told(
+    process: Process,
+    capsys: pytest.CaptureFixture[str],
+    held: list[bool],
+    ending: tuple[tuple[tuple[str, ...]], bool],
+    flushed: list[bool],
 ) -> None:
-    taken_back: list[Callable[..., Any]] = []
-    monkeypatch.setattr(_collector.atexit, "unregister", taken_back.append)
-    _collector._collectors = (at("traces", closed_port), at("metrics", listening_port))
-    _collector._at_exit(SETTINGS)
+    signals, report = ending
+    process.settings = load_settings({"OTEL_SERVICE_NAME": "x", "OTEL_AUTOGUARD_DEBUG": "true"})
+    process.role = Role.SERVE
+    process.ending(*signals, report=report)
+    providers = [provider for provider, _ in process.ours.values()]
+    assert [provider.flushed for provider in providers] == flushed
+    assert [provider.shut_down for provider in providers] == [False] * 3
+    assert held == [True], "a stop signal must not cut the flush"
+    lines = capsys.readouterr().err.splitlines()
+    if report:
+        (line,) = lines
+        assert line.startswith(f"otel-autoguard: pid={os.getpid()} exit role=serve tracer=")
+    else:
+        assert lines == []
+
+
+def test_a_process_never_configured_has_nothing_to_flush_before_os_exit(
+    process: Process, held: list[bool]
+) -> None:
+    process.configured = False
+    process.ending(SIGNALS, report=True)
+    assert [provider.flushed for provider, _ in process.ours.values()] == [False] * 3
+    assert held == []
+
+
+def test_a_forked_process_decides_again(
+    process: Process, closed_port: int, listening_port: int
+) -> None:
+    process.collectors = (at("traces", listening_port),)
+    assert process.refused() == frozenset()
+    process.collectors = (at("traces", closed_port),)
+    pid = os.fork()
+    if pid == 0:  # the fork registry has reset the decision
+        os._exit(0 if process.refused(say=False) == {"traces"} else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert process.refused() == frozenset()  # the parent keeps its own
+
+
+def test_the_exit_plan_skips_refused_signals_in_every_step(
+    process: Process, state: State, closed_port: int, listening_port: int
+) -> None:
+    process.collectors = (at("traces", closed_port), at("metrics", listening_port))
+    steps = [what for what, _step, _consequence in process.exit_plan()]
+    assert steps == ["flushing spans first", "shutting down the SDK", "saying what waited"]
+    process.at_exit()
     providers = [provider for provider, _ in state.values()]
-    assert taken_back == [providers[0].shutdown]
-
-    # The flush paths skip the same signals.
-    _otel.flush_all(5, _collector.down(SETTINGS))
+    # Spans (refused) are neither flushed nor shut down; metrics and logs are shut down.
+    assert [(p.flushed, p.shut_down) for p in providers] == [
+        (False, False), (False, True), (False, True)
+    ]  # fmt: skip
+    # Every other flush path skips the same signals.
+    process.flush()
     assert [p.flushed for p in providers] == [False, True, True]
 
 
@@ -201,7 +264,7 @@ GRPC_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc.exporter"
     ],
 )
 def test_the_signal_of_an_export_failure(name: str, message: str, signal: str | None) -> None:
-    assert _otel._signal_of(record(name, message)) == signal
+    assert _otel_log._signal_of(record(name, message)) == signal
 
 
 def test_one_export_failure_line_per_collector(capsys: pytest.CaptureFixture[str]) -> None:
@@ -211,7 +274,7 @@ def test_one_export_failure_line_per_collector(capsys: pytest.CaptureFixture[str
         f"{E}_METRICS_ENDPOINT": "http://b:4318/v1/metrics",
         "OTEL_SERVICE_NAME": "x",
     }
-    handler = _otel._ExportFailures(load_settings(environ), collectors(environ))
+    handler = _otel_log._ExportFailures(load_settings(environ), collectors(environ))
     metrics = record(f"{HTTP_EXPORTER}.metric_exporter", "Failed to export metrics batch: 503")
     spans = record(f"{HTTP_EXPORTER}.trace_exporter", "Failed to export spans batch: refused")
     logs = record(f"{HTTP_EXPORTER}._log_exporter", "Failed to export logs batch: refused")
@@ -219,9 +282,44 @@ def test_one_export_failure_line_per_collector(capsys: pytest.CaptureFixture[str
         handler.emit(each)
     assert capsys.readouterr().err.splitlines() == [
         f"otel-autoguard: cannot export to http://b:4318/v1/metrics (from {E}_METRICS_ENDPOINT): "
-        "Failed to export metrics batch: 503; the exporter keeps retrying, further export "
-        "errors for it in this process are not shown",
+        "Failed to export metrics batch: 503; retrying quietly",
         f"otel-autoguard: cannot export to http://a:4318 (from {E}_ENDPOINT): Failed to export "
-        "spans batch: refused; the exporter keeps retrying, further export errors for it in "
-        "this process are not shown",
+        "spans batch: refused; retrying quietly",
     ]
+
+
+URLLIB3 = (
+    "Transient error HTTPConnectionPool(host='127.0.0.1', port=4318): Max retries exceeded "
+    "with url: /v1/traces (Caused by NewConnectionError('<urllib3.connection.HTTPConnection "
+    "object at 0x7f3b2c1d5e90>: Failed to establish a new connection: [Errno 111] Connection "
+    "refused')) encountered while exporting span batch, retrying in 1.00s."
+)
+TIMEOUT = (
+    "Failed to export span batch due to HTTPConnectionPool(host='collector.internal', "
+    "port=4318): Read timed out. (read timeout=10) ReadTimeoutError, giving up after retries"
+)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (URLLIB3, "NewConnectionError: Connection refused (127.0.0.1:4318)"),
+        (TIMEOUT, "ReadTimeoutError: Read timed out (collector.internal:4318)"),
+        ("Failed to export spans batch: refused", "Failed to export spans batch: refused"),
+        ("x" * 300, "x" * 79 + "…"),
+    ],
+)
+def test_an_export_failure_is_summarized(message: str, expected: str) -> None:
+    assert _otel_log.summary(message) == expected
+
+
+def test_an_export_failure_line_stays_short(capsys: pytest.CaptureFixture[str]) -> None:
+    environ = {**HTTP, f"{E}_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SERVICE_NAME": "x"}
+    handler = _otel_log._ExportFailures(load_settings(environ), collectors(environ))
+    handler.emit(record(f"{HTTP_EXPORTER}.trace_exporter", URLLIB3))
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"otel-autoguard: cannot export to http://127.0.0.1:4318 (from {E}_ENDPOINT): "
+        "NewConnectionError: Connection refused (127.0.0.1:4318); retrying quietly"
+    )
+    assert len(line) <= 200

@@ -12,7 +12,7 @@ from otel_autoguard import __main__ as cli
 from otel_autoguard import _doctor, load_settings
 from otel_autoguard._doctor import _check, _conflicts, _exports, _render, _role
 from otel_autoguard._doctor._model import Export, Facts, HookFile
-from otel_autoguard._settings import exec_environ, load_doctor_env, parse_headers
+from otel_autoguard._settings._doctor import exec_environ, load_doctor_env, parse_headers
 
 SITE = "/venv/lib/python3.11/site-packages"
 INSTRUMENT = f"{SITE}/opentelemetry/instrumentation/auto_instrumentation"
@@ -369,7 +369,7 @@ def test_role_is_predicted_by_detect_role() -> None:
          "with --workers `supervisor`"),
         ("python manage.py runserver", "defer", "manage: role unknown",
          "this process becomes `reloader-parent`"),
-        ("python manage.py test", "skip", "manage test does not serve requests", None),
+        ("python manage.py test", "skip", "manage.py test does not serve requests", None),
         ("django-admin migrate --settings s", "skip", "django-admin migrate does not serve", None),
         ("uwsgi --master --http :8000 -w app", "defer", "uWSGI: its workers are configured",
          "the master becomes `supervisor`"),
@@ -412,8 +412,10 @@ def test_role_of_a_program_under_opentelemetry_instrument() -> None:
         "otel-autoguard leaves it alone, so opentelemetry-instrument's sitecustomize sets it up "
         "as usual"
     )
+    # Off, otel-autoguard sets up nothing: the launcher still does, in every process.
     off = predict({**environ, "OTEL_AUTOGUARD_ENABLED": "false"}, command)
-    assert off["set_up_by"] is None
+    assert off["set_up_by"] == "opentelemetry-instrument"
+    assert predict({"OTEL_AUTOGUARD_ENABLED": "false"}, ["python", "app.py"])["set_up_by"] is None
     assert "opentelemetry-instrument's sitecustomize runs in it as without" in off["note"]
 
 
@@ -497,3 +499,30 @@ def test_exec_environ_is_the_environment_given_at_exec(monkeypatch: pytest.Monke
     monkeypatch.setenv("OTEL_SET_AFTER_START", "grpc")
     after = exec_environ()
     assert after is not None and "OTEL_SET_AFTER_START" not in after
+
+
+@pytest.mark.parametrize(
+    ("command", "environ", "parent"),
+    [
+        ("flask --app flaskr run --debug", {}, "its Werkzeug reloader parent"),
+        ("flask --debug run", {}, "its Werkzeug reloader parent"),
+        ("flask run", {"FLASK_DEBUG": "1"}, "its Werkzeug reloader parent"),
+        ("flask run --debug --no-reload", {}, None),
+        ("flask run", {}, None),
+        ("python manage.py runserver", {}, "its Django autoreloader parent"),
+        ("python manage.py runserver --noreload", {}, None),
+        ("uvicorn app:app --reload", {}, "its uvicorn --reload parent"),
+        ("uvicorn app:app --workers=2", {}, "its uvicorn --workers parent"),
+        ("gunicorn app:app", {}, "its gunicorn arbiter"),
+        ("python app.py", {}, None),
+    ],
+)
+def test_the_idle_parent_of_a_command(
+    command: str, environ: dict[str, str], parent: str | None
+) -> None:
+    import shlex
+
+    from otel_autoguard._doctor import _role
+
+    found = _role.idle_parent(environ, _role.interpreter_argv(shlex.split(command)))
+    assert (found or "").startswith(parent or "") and (found is None) == (parent is None)

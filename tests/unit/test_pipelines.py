@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from otel_autoguard import _manual
+from otel_autoguard._callsite import OURS
+from otel_autoguard._manual import AppSetup
 from otel_autoguard._pipelines import (
     Pipeline,
     describe,
@@ -121,21 +122,28 @@ class Stderr:
 
 
 @pytest.fixture
-def stderr(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Stderr:
-    monkeypatch.setattr(_manual, "_settings", load_settings({"OTEL_SERVICE_NAME": "x"}))
-    monkeypatch.setattr(_manual, "_warned", set())
-    monkeypatch.setattr(_manual, "_waiting", None)
+def stderr(capsys: pytest.CaptureFixture[str]) -> Stderr:
     return Stderr(capsys)
 
 
-def test_a_second_equivalent_pipeline_is_shut_down_with_one_warning(stderr: Stderr) -> None:
+@pytest.fixture
+def app() -> AppSetup:
+    """A serving process's record of the application's own set-up (no patches installed)."""
+    setup = AppSetup()
+    setup.settings = load_settings({"OTEL_SERVICE_NAME": "x"})
+    return setup
+
+
+def test_a_second_equivalent_pipeline_is_shut_down_with_one_warning(
+    stderr: Stderr, app: AppSetup
+) -> None:
     multi = Multi()
     ours = Processor(OTLPSpanExporter("http://localhost:4318/v1/traces"))
-    _manual._remember(ours, _manual.OURS)
-    _manual._add(multi, ours, _manual.OURS, multi.add)
+    app.remember(ours, OURS)
+    app.add(multi, ours, OURS, multi.add)
     apps = [Processor(OTLPSpanExporter("http://127.0.0.1:4318/v1/traces")) for _ in range(3)]
-    for app in apps:
-        _manual._add(multi, app, "app.py:7", multi.add)
+    for each in apps:
+        app.add(multi, each, "app.py:7", multi.add)
     assert multi._span_processors == (ours,)
     assert [p.shut_down for p in apps] == [1, 1, 1] and ours.shut_down == 0
     assert stderr.getvalue().splitlines() == [
@@ -145,7 +153,7 @@ def test_a_second_equivalent_pipeline_is_shut_down_with_one_warning(stderr: Stde
     ]
 
 
-def test_distinct_pipelines_are_all_kept(stderr: Stderr) -> None:
+def test_distinct_pipelines_are_all_kept(stderr: Stderr, app: AppSetup) -> None:
     multi = Multi()
     processors = [
         Processor(OTLPSpanExporter("http://localhost:4318/v1/traces")),
@@ -156,20 +164,20 @@ def test_distinct_pipelines_are_all_kept(stderr: Stderr) -> None:
         Processor(),
     ]
     for p in processors:
-        _manual._add(multi, p, "app.py:1", multi.add)
+        app.add(multi, p, "app.py:1", multi.add)
     assert multi._span_processors == tuple(processors)
     assert stderr.getvalue() == ""
 
 
-def test_ours_is_not_added_after_the_apps(stderr: Stderr) -> None:
+def test_ours_is_not_added_after_the_apps(stderr: Stderr, app: AppSetup) -> None:
     multi = Multi()
-    app = Processor(OTLPSpanExporter("http://localhost:4318/v1/traces"))
-    _manual._remember(app, "app.py:3")
-    _manual._add(multi, app, "app.py:3", multi.add)
+    apps = Processor(OTLPSpanExporter("http://localhost:4318/v1/traces"))
+    app.remember(apps, "app.py:3")
+    app.add(multi, apps, "app.py:3", multi.add)
     ours = Processor(OTLPSpanExporter("http://localhost:4318/v1/traces"))
-    _manual._add(multi, ours, _manual.OURS, multi.add)
-    _manual._add(multi, app, "app.py:3", multi.add)  # the same object again: nothing to say
-    assert multi._span_processors == (app,) and ours.shut_down == 1 and app.shut_down == 0
+    app.add(multi, ours, OURS, multi.add)
+    app.add(multi, apps, "app.py:3", multi.add)  # the same object again: nothing to say
+    assert multi._span_processors == (apps,) and ours.shut_down == 1 and apps.shut_down == 0
     assert stderr.getvalue().splitlines() == [
         "otel-autoguard: app.py:3: the application already exports spans with OTLPSpanExporter "
         "to http://localhost:4318/v1/traces; otel-autoguard did not add its own pipeline to the "
@@ -177,18 +185,15 @@ def test_ours_is_not_added_after_the_apps(stderr: Stderr) -> None:
     ]
 
 
-def test_warnings_wait_until_the_role_is_known(
-    stderr: Stderr, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_manual, "_waiting", [])
-    monkeypatch.setattr(_manual, "_stood_down", False)
+def test_warnings_wait_until_the_role_is_known(stderr: Stderr, app: AppSetup) -> None:
+    app.waiting = []  # as in a process whose role is not known yet
     multi = Multi()
     first = Processor(ConsoleSpanExporter())
-    _manual._remember(first, "a.py:1")
-    _manual._add(multi, first, "a.py:1", multi.add)
-    _manual._add(multi, Processor(ConsoleSpanExporter()), "a.py:2", multi.add)
+    app.remember(first, "a.py:1")
+    app.add(multi, first, "a.py:1", multi.add)
+    app.add(multi, Processor(ConsoleSpanExporter()), "a.py:2", multi.add)
     assert stderr.getvalue() == ""
-    _manual._say_waiting()
+    app.say_waiting()
     assert stderr.getvalue().startswith(
         "otel-autoguard: a.py:2: a second span pipeline (ConsoleSpanExporter to stream "
         "<stdout>) equivalent to the one added at a.py:1; "

@@ -49,18 +49,23 @@ def test_start_file_names_a_real_callable() -> None:
 
 def test_guard_reports_one_line_and_carries_on(capsys: pytest.CaptureFixture[str]) -> None:
     settings = load_settings({"OTEL_EXPORTER_OTLP_HEADERS": "key=topsecret"})
-    with _boundary.guard(settings, "doing a thing"):
+    with _boundary.guard(settings, "doing a thing", "the thing is not done") as outcome:
         raise RuntimeError("bad\nthing with topsecret")
     err = capsys.readouterr().err
     assert err == (
         "otel-autoguard: doing a thing failed (RuntimeError: bad thing with [REDACTED]); "
-        "telemetry is off in this process\n"
+        "the thing is not done\n"
     )
+    assert not outcome.ok
+    assert outcome.failure == "doing a thing failed (RuntimeError: bad\nthing with topsecret)"
+    with _boundary.guard(settings, "doing it again", "never said") as outcome:
+        pass
+    assert outcome.ok and outcome.failure is None and capsys.readouterr().err == ""
 
 
 def test_strict_guard_reraises(capsys: pytest.CaptureFixture[str]) -> None:
     settings = load_settings({"OTEL_AUTOGUARD_STRICT": "true"})
-    with pytest.raises(RuntimeError), _boundary.guard(settings, "x"):
+    with pytest.raises(RuntimeError), _boundary.guard(settings, "x", "y"):
         raise RuntimeError("boom")
     assert capsys.readouterr().err.startswith("otel-autoguard: x failed")
 
@@ -101,7 +106,7 @@ def test_argv_fallback_without_orig_argv_or_proc(monkeypatch: pytest.MonkeyPatch
 def test_a_failing_server_hook_never_reaches_the_import(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from otel_autoguard._servers._patch import guarded
+    from otel_autoguard._patching import guarded
 
     def broken(module: object) -> None:
         raise AttributeError("module 'werkzeug.serving' has no attribute 'BaseWSGIServer'")
@@ -109,8 +114,8 @@ def test_a_failing_server_hook_never_reaches_the_import(
     guarded(load_settings({}), "werkzeug.serving", broken)(object())
     assert capsys.readouterr().err == (
         "otel-autoguard: hooking werkzeug.serving failed (AttributeError: module "
-        "'werkzeug.serving' has no attribute 'BaseWSGIServer'); telemetry is off in this "
-        "process\n"
+        "'werkzeug.serving' has no attribute 'BaseWSGIServer'); werkzeug.serving is used "
+        "unpatched\n"
     )
 
 
@@ -119,16 +124,19 @@ def test_accept_fallback_fires_once_then_removes_itself(
 ) -> None:
     import socket
 
-    from otel_autoguard import _lifecycle
+    from otel_autoguard import detect_role
+    from otel_autoguard._events import Context
     from otel_autoguard._servers import _socket
 
     calls: list[tuple[str, bool]] = []
-    monkeypatch.setattr(
-        _lifecycle, "serving", lambda source, fallback=False: calls.append((source, fallback))
-    )
+
+    class Events:
+        def serving(self, source: str, *, fallback: bool = False) -> None:
+            calls.append((source, fallback))
+
     original = socket.socket.accept
     monkeypatch.setattr(socket.socket, "accept", original)
-    _socket.install(load_settings({}))
+    _socket.install(Context(load_settings({}), detect_role({}, ["python", "x.py"]), Events()))  # type: ignore[arg-type]
     assert socket.socket.accept is not original
     # Unix sockets (multiprocessing's Manager and Listener) do not count.
     path = str(tmp_path / "s")
@@ -153,27 +161,31 @@ def test_accept_fallback_fires_once_then_removes_itself(
 def test_a_supervisor_claims_its_process_and_its_forks_start_as_defer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from otel_autoguard import Role, _lifecycle
+    from otel_autoguard import Role
+    from otel_autoguard._process import Process
 
     configured: list[str] = []
-    monkeypatch.setattr(_lifecycle, "_settings", load_settings({}))
-    monkeypatch.setattr(_lifecycle, "_role", Role.DEFER)
-    monkeypatch.setattr(_lifecycle, "_configured", False)
-    monkeypatch.setattr(_lifecycle, "_server_known", False)
-    monkeypatch.setattr(_lifecycle, "_configure", configured.append)
-    _lifecycle.supervising("a master")
-    assert _lifecycle._role is Role.SUPERVISOR
+
+    class Recording(Process):
+        def _configure(self, reason: str) -> bool:
+            configured.append(reason)
+            return True
+
+    process = Recording()
+    process.settings, process.role = load_settings({}), Role.DEFER
+    process.supervising("a master")
+    assert process.role is Role.SUPERVISOR
     # Neither the fallback nor a server hook configures the supervisor itself.
-    _lifecycle.serving("accepted", fallback=True)
-    _lifecycle.serving("a server hook")
+    process.serving("accepted", fallback=True)
+    process.serving("a server hook")
     assert configured == []
     pid = os.fork()
     if pid == 0:  # the worker: starts as defer, a server hook configures it
-        ok = _lifecycle._role is Role.DEFER
+        ok = process.role is Role.DEFER
         # serving() refuses in a process running pytest (a test's live server).
         sys.modules.pop("_pytest")
-        _lifecycle.serving("accepted", fallback=True)
-        _lifecycle.serving("worker starting")
+        process.serving("accepted", fallback=True)
+        process.serving("worker starting")
         os._exit(0 if ok and configured == ["worker starting"] else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
@@ -182,12 +194,12 @@ def test_a_supervisor_claims_its_process_and_its_forks_start_as_defer(
 def test_the_sigterm_flush_is_not_inherited_by_forks() -> None:
     import signal
 
-    from otel_autoguard import _graceful
+    from otel_autoguard import _exit
 
     previous = signal.getsignal(signal.SIGTERM)
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _graceful.flush_on_sigterm(load_settings({}))
+        _exit.flush_on_sigterm(load_settings({}), lambda: None)
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
         pid = os.fork()
         if pid == 0:  # e.g. a pool worker: SIGTERM ends it at once, as before
@@ -196,3 +208,58 @@ def test_the_sigterm_flush_is_not_inherited_by_forks() -> None:
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_unpatch_all_puts_back_exactly_what_was_there() -> None:
+    import types
+
+    from otel_autoguard import _patching
+
+    class Server:
+        def run(self) -> str:
+            return "ran"
+
+    class Worker(Server):
+        pass
+
+    module = types.ModuleType("fake_server")
+    module.serve = lambda: "served"  # type: ignore[attr-defined]
+    original_serve = module.serve  # type: ignore[attr-defined]
+    seen: list[str] = []
+    _patching.patch_method(Worker, "run", lambda: seen.append("worker"))  # inherited: not own
+    _patching.patch_method(Worker, "run", lambda: seen.append("twice"))  # patched once only
+    _patching.patch_method(Server, "run", lambda: seen.append("server"))
+    _patching.replace(module, "serve", lambda: "patched")
+    assert Worker().run() == "ran" and Server().run() == "ran" and seen == ["worker", "server"]
+    assert _patching.is_patched(Server.run) and module.serve() == "patched"  # type: ignore[attr-defined]
+    _patching.unpatch_all()
+    assert not _patching.is_patched(Server.run) and "run" not in Worker.__dict__
+    assert module.serve is original_serve  # type: ignore[attr-defined]
+    seen.clear()
+    assert Worker().run() == "ran" and seen == []
+
+
+def test_import_hooks_can_be_uninstalled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "autoguard_probe_two.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen: list[int] = []
+    _imports.when_imported("autoguard_probe_two", lambda m: seen.append(m.VALUE))
+    assert any(type(f).__name__ == "_Finder" for f in sys.meta_path)
+    _imports.uninstall()
+    assert not any(type(f).__name__ == "_Finder" for f in sys.meta_path)
+    import autoguard_probe_two  # type: ignore[import-not-found]
+
+    assert autoguard_probe_two.VALUE == 1 and seen == []
+    sys.modules.pop("autoguard_probe_two")
+
+
+def test_a_configured_line_names_the_configurator_class() -> None:
+    from otel_autoguard import _otel
+    from otel_autoguard._decisions import Decided
+
+    line = Decided("serve", "r", "configured", "", "opentelemetry.distro.OpenTelemetryConfigurator")
+    assert line.text() == (
+        "role=serve reason='r' action=configured by opentelemetry.distro.OpenTelemetryConfigurator"
+    )
+    # What configure_sdk returns for an entry point: its class, dotted.
+    assert "entry_point.value" in inspect.getsource(_otel.configure_sdk)

@@ -45,15 +45,16 @@ CASES = [
     ),
     ({"RUN_MAIN": "true"}, [PY, "manage.py", "runserver"], Role.DEFER, "manage:"),
     ({}, [PY, "manage.py", "runserver", "--noreload"], Role.DEFER, "manage:"),
-    ({}, [PY, "/srv/manage.py", "test"], Role.SKIP, "manage test does not serve"),
-    ({}, [PY, "manage.py", "--settings", "x.y", "migrate"], Role.SKIP, "manage migrate"),
-    ({}, [PY, "manage.py", "-v", "2", "shell"], Role.SKIP, "manage shell"),
-    ({}, [PY, "manage.py"], Role.SKIP, "manage (no command)"),
+    ({}, [PY, "/srv/manage.py", "test"], Role.SKIP, "manage.py test does not serve"),
+    ({}, [PY, "manage.py", "--settings", "x.y", "migrate"], Role.SKIP, "manage.py migrate"),
+    ({}, [PY, "manage.py", "-v", "2", "shell"], Role.SKIP, "manage.py shell"),
+    ({}, [PY, "manage.py"], Role.SKIP, "manage.py (no command)"),
     ({}, [PY, "/v/bin/django-admin", "check"], Role.SKIP, "django-admin check"),
     ({}, [PY, "manage.py", "runserver_plus"], Role.DEFER, "manage:"),
     ({}, [PY, "-m", "django", "test"], Role.SKIP, "django test does not serve"),
     ({}, [PY, "-m", "django", "runserver"], Role.DEFER, "django:"),
     ({}, [PY, "-m", "unittest", "discover"], Role.SKIP, "unittest never serves"),
+    ({}, [PY, "tests/runtests.py", "servers"], Role.SKIP, "runtests never serves"),
     # Pre-fork and supervising servers defer: their hooks settle the role later.
     ({}, [PY, "/v/bin/gunicorn", "-w", "2", "app:app"], Role.DEFER, "gunicorn:"),
     ({}, [PY, "-m", "uvicorn", "--reload", "app:app"], Role.DEFER, "uvicorn:"),
@@ -195,3 +196,49 @@ def test_celery_and_rq_tools_are_skipped(argv: list[str], role: Role, reason: st
     decision = detect_role({}, argv)
     assert decision.role is role
     assert reason in decision.reason
+
+
+# What multiprocessing.forkserver runs (CPython 3.11 and 3.14 alike), and the resource tracker.
+FORKSERVER = [
+    PY,
+    "-c",
+    "from multiprocessing.forkserver import main; main(7, 8, ['__main__'], "
+    "**{'sys_path': ['/srv'], 'main_path': '/srv/app.py'})",
+]
+RESOURCE_TRACKER = [PY, "-c", "from multiprocessing.resource_tracker import main;main(5)"]
+
+
+def test_the_forkserver_lets_its_forks_decide() -> None:
+    # Its forks are the multiprocessing children of the default start method on Linux
+    # from 3.14: a skip would be inherited by every one of them (no hook runs after a fork).
+    decision = detect_role({}, FORKSERVER)
+    assert decision.role is Role.SUPERVISOR
+    assert "forkserver" in decision.reason
+    assert "decide for themselves" in decision.reason
+
+
+def test_the_resource_tracker_is_still_skipped() -> None:
+    decision = detect_role({}, RESOURCE_TRACKER)
+    assert decision.role is Role.SKIP
+    assert "resource tracker" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("parent_argv", "role", "reason"),
+    [
+        ([PY, "-m", "pytest", "-q"], Role.SKIP, "forkserver started by a process left alone"),
+        ([PY, "/v/bin/pip", "install", "x"], Role.SKIP, "(pip never serves"),
+        ([PY, "app.py"], Role.SUPERVISOR, "multiprocessing forkserver"),
+        (None, Role.SUPERVISOR, "multiprocessing forkserver"),
+    ],
+)
+def test_a_forkserver_takes_after_a_parent_left_alone(
+    parent_argv: list[str] | None, role: Role, reason: str
+) -> None:
+    decision = detect_role({}, FORKSERVER, parent_argv=parent_argv)
+    assert decision.role is role
+    assert reason in decision.reason
+
+
+def test_the_override_wins_over_the_forkserver_rule() -> None:
+    assert detect_role({}, FORKSERVER, override="skip").role is Role.SKIP

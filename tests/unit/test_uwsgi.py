@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from otel_autoguard import Role, detect_role
+from otel_autoguard import Decision, Role, detect_role
 from otel_autoguard._roles import is_uwsgi
 from otel_autoguard._servers._uwsgi import threads_enabled
 
@@ -29,7 +29,7 @@ UWSGI_ROLE = "uWSGI: its workers are configured after fork, its master never"
 )
 def test_uwsgi_defers_to_its_workers(argv: list[str]) -> None:
     assert is_uwsgi(argv)
-    assert detect_role({}, argv, ppid=1) == (Role.DEFER, UWSGI_ROLE)
+    assert detect_role({}, argv, ppid=1) == Decision(Role.DEFER, UWSGI_ROLE, launcher="uwsgi")
 
 
 @pytest.mark.parametrize(

@@ -8,3 +8,4 @@ MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 DATABASES = {}
 USE_TZ = True
 WSGI_APPLICATION = "site_.wsgi.application"
+STATIC_URL = "static/"

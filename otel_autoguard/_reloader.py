@@ -1,0 +1,145 @@
+"""The reloader protocol, shared by Werkzeug's reloader and Django's autoreloader.
+
+Both run the serving child as a subprocess of a parent that only watches files.
+
+- **Hand-off**: the parent records its pid in ``OTEL_AUTOGUARD_RELOADER_PID``, so
+  only its direct child takes the serving role at start (see ``_roles``).
+- **Graceful stop**: Werkzeug's parent runs the child with ``subprocess.call``: on
+  Ctrl-C that waits 0.25 s and then SIGKILLs the child; on SIGTERM it kills it at
+  once. Django's ``subprocess.run`` does the same. Either way the child's queued
+  spans are lost. Here the parent passes the stop on to the child and waits for it
+  to exit (bounded by ``OTEL_AUTOGUARD_STOP_TIMEOUT``), then leaves exactly as
+  before. A second stop request kills the child at once.
+- **First stop only**: the child takes the first stop signal and ignores repeats
+  (Ctrl-C reaches the whole group, and the parent passes it on too).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import time
+from types import FrameType
+from typing import Any, Callable
+
+from ._boundary import emit, guard
+from ._events import Context
+from ._exit import hold_stop_signals
+from ._settings import RELOADER_PID, STOP_TIMEOUT, Settings
+
+
+def entering_as_parent(ctx: Context, module: Any, run_main: bool, reason: str) -> None:
+    """The process calls the reloader's entry point: it is the parent unless ``run_main``.
+
+    ``run_main``: the reloader's own test for its child (``WERKZEUG_RUN_MAIN``,
+    ``RUN_MAIN``). Ours (the parent's pid) can miss a real child, e.g. when OTEL_*
+    came from a .env file the parent loaded after start; such a child must not
+    call itself the parent.
+    """
+    if run_main:
+        return
+    os.environ[RELOADER_PID] = str(os.getpid())
+    ctx.events.reloader_parent(reason)
+    with guard(
+        ctx.settings,
+        "making the reloader stop gracefully",
+        "a stop kills the serving child as the reloader does, with the spans it still holds",
+    ):
+        if not isinstance(getattr(module, "subprocess", None), _Subprocess):
+            module.subprocess = _Subprocess(ctx.settings)
+
+
+class _Subprocess:
+    """The reloader module's view of ``subprocess``, with a graceful ``call`` and ``run``.
+
+    Every name is looked up on ``subprocess`` when it is used, never copied: a ``call``
+    or ``run`` that a test mocked (``mock.patch("django.utils.autoreload.subprocess.run")``)
+    or someone else patched is called as it is, and only the standard library's own
+    is made graceful.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    def call(self, args: Any, **kwargs: Any) -> int:
+        if not _stdlib(subprocess.call):
+            return int(subprocess.call(args, **kwargs))
+        return self._graceful(args, **kwargs)
+
+    def _graceful(self, args: Any, **kwargs: Any) -> int:
+        proc = subprocess.Popen(args, **kwargs)
+        try:
+            return proc.wait()
+        except BaseException as exc:
+            # KeyboardInterrupt, or SystemExit from Werkzeug's SIGTERM handler.
+            _stop(proc, exc, self._settings)
+            raise
+
+    def run(self, args: Any, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+        # Django's autoreloader: subprocess.run(args, env=..., close_fds=False).
+        if not _stdlib(subprocess.run) or (
+            {"input", "capture_output", "timeout", "check"} & kwargs.keys()
+        ):
+            return subprocess.run(args, **kwargs)  # noqa: PLW1510 - the caller's choice
+        return subprocess.CompletedProcess(args, self._graceful(args, **kwargs))
+
+
+def _stdlib(function: Any) -> bool:
+    """``function`` is the standard library's own (not a mock, not someone's patch)."""
+    code = getattr(function, "__code__", None)
+    return code is not None and code.co_filename == subprocess.__file__
+
+
+def _stop(proc: subprocess.Popen[Any], exc: BaseException, settings: Settings) -> None:
+    sig = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+    if proc.poll() is None:
+        # The child may have had the signal already (Ctrl-C reaches the whole
+        # process group); it ignores repeats (stop_once).
+        proc.send_signal(sig)
+    deadline = time.monotonic() + settings.stop_timeout
+    while True:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        except subprocess.TimeoutExpired:
+            emit(
+                settings,
+                f"the serving child (pid {proc.pid}) did not exit within "
+                f"{settings.stop_timeout:g}s of the stop signal ({STOP_TIMEOUT}); killed it",
+            )
+            break
+        except (KeyboardInterrupt, SystemExit):
+            emit(settings, f"second stop request: killed serving child pid {proc.pid}")
+            break
+    proc.kill()
+    proc.wait()
+
+
+def child_serving(run_main: bool) -> None:
+    """In a reloader's child, once its own signal handlers are set: first stop only."""
+    if run_main:
+        stop_once()
+
+
+def stop_once() -> None:
+    """The first stop signal stops the process; repeats are ignored.
+
+    A second signal would cut short the child's own shutdown and the final flush.
+    A second stop request still works: the parent then kills the child.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if callable(previous):
+            signal.signal(sig, functools.partial(_first_stop, previous))
+
+
+def _first_stop(
+    previous: Callable[[int, FrameType | None], Any], signum: int, frame: FrameType | None
+) -> None:
+    hold_stop_signals()
+    previous(signum, frame)
