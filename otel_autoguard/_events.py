@@ -33,8 +33,12 @@ if TYPE_CHECKING:
         def forked(self) -> None:
             """A fork that skipped ``os.register_at_fork`` hooks (uWSGI's workers)."""
 
-        def ending(self) -> None:
-            """The process is about to ``os._exit``: no exit handler runs after it."""
+        def ending(self, signals: tuple[str, ...] = ("traces",), *, report: bool = False) -> None:
+            """The process is about to ``os._exit``: no exit handler runs after it.
+
+            ``signals``: what to flush now; ``report``: the process is one of its own
+            (a pool process, not a forked request), whose exit is reported.
+            """
 
         def flush(self) -> None:
             """A server's own exit hook runs: export what the process holds, now."""

@@ -24,6 +24,7 @@ import threading
 from typing import Any
 
 from . import (
+    _boundary,
     _callsite,
     _collector,
     _exit,
@@ -131,16 +132,16 @@ class Process:
     def forked(self) -> None:
         _forks.after_fork()
 
-    def ending(self) -> None:
-        """A process forked for one request (``app.run(processes=N)``) is about to ``os._exit``."""
+    def ending(self, signals: tuple[str, ...] = ("traces",), *, report: bool = False) -> None:
+        """About to ``os._exit``: flush ``signals``; ``report`` its exit (a process of its own)."""
         if self.settings is None or not self.configured:
             return
-        with guard(self.settings, "flushing a forked request's spans", _LOST):
-            # A Ctrl-C now would only cut the flush; the server waits for its
-            # request processes before it exits.
+        with guard(self.settings, "flushing before os._exit", _LOST):
+            # A Ctrl-C now would only cut the flush; the parent waits for this process.
             _exit.hold_stop_signals()
-            # Quiet: a line would follow every request.
-            self.flush(signals=("traces",), say=False)
+            self.flush(signals, say=False)  # quiet: a line would follow every request
+        if report and (self.settings.debug or self.settings.decision_log):
+            self._report_exit()
 
     def library_ready(self, name: str) -> None:
         if self.settings is not None:
@@ -267,8 +268,6 @@ class Process:
 
     def snapshot(self) -> dict[str, Any]:
         """What ``otel-autoguard doctor`` shows of this process."""
-        from . import _boundary
-
         return {
             "role": str(self.role) if self.role is not None else None,
             "configured": self.configured,

@@ -22,6 +22,7 @@ from ._argv import (
     tool_name,
 )
 from ._settings import DJANGO_RUN_MAIN, RELOADER_PID, WERKZEUG_RUN_MAIN
+from ._task_cli import task_tool
 
 
 class Role(str, enum.Enum):
@@ -211,6 +212,9 @@ def detect_role(  # noqa: PLR0911 - one return per rule reads best
     tool = tool_name(program)
     if tool in TOOLS:
         return Decision(Role.SKIP, f"{tool} never serves requests")
+    task = task_tool(tool, program.args)
+    if task is not None:
+        return Decision(Role.SKIP, task)
     if tool == "flask":
         command = first_command(program.args, FLASK_OPTS_WITH_VALUE)
         if command in FLASK_TOOLS:

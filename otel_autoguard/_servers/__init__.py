@@ -14,7 +14,17 @@ from .._boundary import guard
 from .._events import Context
 
 # _socket last: the fallback for a server none of the others knows.
-_SERVERS = ("_werkzeug", "_gunicorn", "_uvicorn", "_django", "_waitress", "_uwsgi", "_socket")
+_SERVERS = (
+    "_werkzeug",
+    "_gunicorn",
+    "_uvicorn",
+    "_django",
+    "_waitress",
+    "_uwsgi",
+    "_celery",
+    "_rq",
+    "_socket",
+)
 
 
 def install(ctx: Context) -> None:

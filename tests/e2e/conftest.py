@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.procs import APPS, SPOOL_ROOT, Proc, Venv, build_wheel, make_venv, run
 from tests.support.receiver import Receiver
+from tests.support.redis import RedisServer
 
 # The apps run inside their own venvs; test_in_app.py is run there by a test.
 collect_ignore = ["apps"]
@@ -165,3 +166,52 @@ def procs(tmp_path: Path) -> Iterator[list[Proc]]:
     yield started
     for proc in started:
         proc.stop()
+
+
+# Task queues: Celery and RQ with Redis as the broker (tests/support/redis.py).
+# RQ 2: opentelemetry-instrumentation-rq 0.1.4, the only RQ instrumentation there is,
+# cannot instrument RQ 3.0 (otel-autoguard then says so and applies none of it).
+# redis-py 8 (8.2 seen) with RQ 2.12: a worker's teardown often waits 60 s, joining a
+# pub/sub thread that waits for a subscription confirmation only it would read.
+TASK_PACKAGES = ("celery", "redis>=6.4,<8", "rq>=2,<3", "django")
+
+
+@pytest.fixture(scope="session")
+def tasks_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
+    """One 3.11 venv with Celery and RQ, installed as users do: ``otel-autoguard[celery,rq]``."""
+    python = _pyenv_python("3.11")
+    venv = make_venv(tmp_path_factory.mktemp("venv-tasks"), python, wheel, *APP_EXTRAS)
+    version = run(
+        [
+            venv.python,
+            "-c",
+            "import importlib.metadata as m; print(m.version('opentelemetry-instrumentation'))",
+        ]
+    ).stdout.strip()
+    run(
+        [
+            venv.python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            f"{wheel}[celery,rq,django]",
+            f"opentelemetry-instrumentation=={version}",
+            *TASK_PACKAGES,
+        ]
+    )
+    return venv
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis emptied for this test."""
+    redis_server.flush()
+    return redis_server.url

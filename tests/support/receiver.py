@@ -46,6 +46,7 @@ class Span:
     kind: int
     attributes: dict[str, Any]
     resource: dict[str, Any]
+    parent_span_id: str = ""
 
     @property
     def pid(self) -> Any:
@@ -129,6 +130,7 @@ class Receiver:
                                     s.kind,
                                     _attrs(s.attributes),
                                     resource,
+                                    s.parent_span_id.hex(),
                                 )
                             )
             elif path.endswith("/v1/metrics"):

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_doctor._render",
         "shim",
     ),
-    ("_settings", "_settings._doctor", "_settings._collectors"),
+    ("_settings", "_settings._doctor", "_settings._collectors", "_task_cli"),
     ("_roles", "_boundary", "_collector", "_spool"),
     ("_forks", "_patching", "_decisions", "_otel_log", "_instrument_cli", "_resend"),
     ("_imports", "_exit", "_otel", "_events", "_handover"),

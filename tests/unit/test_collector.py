@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from otel_autoguard import _otel_log, _providers, load_settings
+from otel_autoguard import _exit, _otel_log, _providers, load_settings
 from otel_autoguard._process import Process
+from otel_autoguard._roles import Role
 from otel_autoguard._settings._collectors import Collector, collectors
 
 E = "OTEL_EXPORTER_OTLP"
@@ -158,6 +159,57 @@ def test_a_forked_request_process_stays_quiet(
     process.collectors = (at("traces", closed_port),)
     assert process.refused(say=False) == {"traces"}
     assert capsys.readouterr().err == ""
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each time the process held the stop signals (left as they are in the test run)."""
+    calls: list[bool] = []
+    monkeypatch.setattr(_exit, "hold_stop_signals", lambda: calls.append(True))
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("ending", "flushed"),
+    [
+        # A forked request (Werkzeug's processes=N): its spans, quietly.
+        (((), False), [True, False, False]),
+        # An RQ work horse: spans and logs; its metrics are its worker's.
+        (((("traces", "logs"),), False), [True, False, True]),
+        # A Celery pool process: an instance of its own, all of it, and its exit reported.
+        (((SIGNALS,), True), [True, True, True]),
+    ],
+)
+def test_a_process_about_to_os_exit_flushes_what_it_is_told(
+    process: Process,
+    capsys: pytest.CaptureFixture[str],
+    held: list[bool],
+    ending: tuple[tuple[tuple[str, ...]], bool],
+    flushed: list[bool],
+) -> None:
+    signals, report = ending
+    process.settings = load_settings({"OTEL_SERVICE_NAME": "x", "OTEL_AUTOGUARD_DEBUG": "true"})
+    process.role = Role.SERVE
+    process.ending(*signals, report=report)
+    providers = [provider for provider, _ in process.ours.values()]
+    assert [provider.flushed for provider in providers] == flushed
+    assert [provider.shut_down for provider in providers] == [False] * 3
+    assert held == [True], "a stop signal must not cut the flush"
+    lines = capsys.readouterr().err.splitlines()
+    if report:
+        (line,) = lines
+        assert line.startswith(f"otel-autoguard: pid={os.getpid()} exit role=serve tracer=")
+    else:
+        assert lines == []
+
+
+def test_a_process_never_configured_has_nothing_to_flush_before_os_exit(
+    process: Process, held: list[bool]
+) -> None:
+    process.configured = False
+    process.ending(SIGNALS, report=True)
+    assert [provider.flushed for provider, _ in process.ours.values()] == [False] * 3
+    assert held == []
 
 
 def test_a_forked_process_decides_again(

@@ -148,6 +148,56 @@ def test_a_spawn_child_takes_after_a_parent_left_alone(
     assert reason in decision.reason
 
 
+CELERY = [PY, "/v/bin/celery"]
+RQ = [PY, "/v/bin/rq"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "role", "reason"),
+    [
+        # Workers and beat run (or publish) tasks: their hooks settle the role.
+        ([*CELERY, "-A", "proj", "worker", "-c", "2"], Role.DEFER, "celery:"),
+        ([*CELERY, "--app", "inspect", "worker"], Role.DEFER, "celery:"),
+        ([*CELERY, "--app=proj", "beat"], Role.DEFER, "celery:"),
+        ([PY, "-m", "celery", "-A", "proj", "worker", "--pool", "solo"], Role.DEFER, "celery:"),
+        ([*CELERY, "-A", "proj", "flower"], Role.DEFER, "celery:"),
+        ([*CELERY, "-A", "proj", "inspect", "active"], Role.SKIP, "celery inspect runs no task"),
+        ([*CELERY, "-b", "redis://x", "status"], Role.SKIP, "celery status"),
+        ([*CELERY, "-A", "proj", "-q", "purge", "-f"], Role.SKIP, "celery purge"),
+        ([PY, "-m", "celery", "-A", "proj", "shell"], Role.SKIP, "celery shell"),
+        ([*CELERY, "-A", "proj", "events"], Role.SKIP, "celery events"),
+        ([*CELERY, "-A", "proj", "call", "tasks.add"], Role.SKIP, "celery call"),
+        ([*CELERY, "-A", "proj", "result", "abc"], Role.SKIP, "celery result"),
+        ([*CELERY, "-A", "proj", "control", "shutdown"], Role.SKIP, "celery control"),
+        ([*CELERY, "report"], Role.SKIP, "celery report"),
+        ([*CELERY, "list", "bindings"], Role.SKIP, "celery list"),
+        ([*CELERY, "upgrade", "settings", "x.py"], Role.SKIP, "celery upgrade"),
+        ([*CELERY, "migrate", "a", "b"], Role.SKIP, "celery migrate"),
+        ([*CELERY, "-A", "proj", "graph", "bootsteps"], Role.SKIP, "celery graph"),
+        ([*CELERY, "amqp"], Role.SKIP, "celery amqp"),
+        ([*CELERY, "multi", "start", "w1", "-A", "proj"], Role.SKIP, "celery multi"),
+        ([*CELERY, "--workdir", "/srv", "--config", "c", "status"], Role.SKIP, "celery status"),
+        (CELERY, Role.SKIP, "celery (no command)"),
+        ([*RQ, "worker", "high", "default"], Role.DEFER, "rq:"),
+        ([*RQ, "worker", "-w", "rq.worker.SimpleWorker"], Role.DEFER, "rq:"),
+        ([*RQ, "info"], Role.SKIP, "rq info runs no job"),
+        ([*RQ, "info", "-u", "redis://x"], Role.SKIP, "rq info"),
+        ([*RQ, "-u", "redis://x", "empty", "default"], Role.SKIP, "rq empty"),
+        ([*RQ, "requeue", "--all"], Role.SKIP, "rq requeue"),
+        ([*RQ, "suspend"], Role.SKIP, "rq suspend"),
+        ([*RQ, "resume"], Role.SKIP, "rq resume"),
+        ([PY, "-m", "rq", "info"], Role.SKIP, "rq info"),
+        (RQ, Role.SKIP, "rq (no command)"),
+        # Only the programs themselves: an app of that name is not a tool.
+        ([PY, "celery_app.py", "status"], Role.DEFER, "celery_app:"),
+    ],
+)
+def test_celery_and_rq_tools_are_skipped(argv: list[str], role: Role, reason: str) -> None:
+    decision = detect_role({}, argv)
+    assert decision.role is role
+    assert reason in decision.reason
+
+
 # What multiprocessing.forkserver runs (CPython 3.11 and 3.14 alike), and the resource tracker.
 FORKSERVER = [
     PY,
