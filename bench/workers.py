@@ -58,13 +58,13 @@ print(statistics.median(samples))
 
 SDK_PER_FORK = """
 import os, statistics, sys, time
-from otel_autoguard import _lifecycle
+from otel_autoguard._process import PROCESS
 samples = []
 for _ in range(int(sys.argv[1])):
     r, w = os.pipe()
     if os.fork() == 0:
         t = time.perf_counter()
-        _lifecycle.serving("bench: an SDK per forked process")
+        PROCESS.serving("bench: an SDK per forked process")
         os.write(w, str(time.perf_counter() - t).encode())
         os._exit(0)
     os.close(w)
