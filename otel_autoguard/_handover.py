@@ -231,8 +231,9 @@ class HandingOver:
                 STATE.unanswered = True
                 batch.keep()  # at least once: a collector that never answered may have it
         # A round of sending the spool ends within the budget: let it delete what it sent.
-        if STATE.sending.acquire(timeout=max(budget_left(in_flight=True), 0.0) + 0.2):
-            STATE.sending.release()
+        sending = STATE.sending
+        if sending.acquire(timeout=max(budget_left(in_flight=True), 0.0) + 0.2):
+            sending.release()
 
     def shutdown(self, *args: Any, **kwargs: Any) -> Any:
         return self._inner.shutdown(*args, **kwargs)
@@ -262,7 +263,8 @@ def send_spooled() -> None:
     """The collector just took a batch: send the spool, for a round of at most 1 s (a
     leaving process: what fits in its budget; the rest waits on)."""
     spool, destination = STATE.spool, STATE.destination
-    if spool is None or destination is None or not STATE.sending.acquire(blocking=False):
+    sending = STATE.sending
+    if spool is None or destination is None or not sending.acquire(blocking=False):
         return
     until = time.monotonic() + _SEND_SPOOLED_S
     try:
@@ -275,4 +277,4 @@ def send_spooled() -> None:
     except OSError as exc:
         _say_once(f"cannot send the spool {spool.folder} ({exc.strerror or exc}); it stays")
     finally:
-        STATE.sending.release()
+        sending.release()

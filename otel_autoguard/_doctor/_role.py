@@ -49,6 +49,11 @@ _SERVERS = {
     "waitress-serve": "`serve` when waitress's server starts",
     "uwsgi": "the master becomes `supervisor` (idle); each worker is configured after its fork "
     "(or as the app loads under --lazy-apps); mules and spoolers are left alone",
+    "celery": "a prefork worker's main process becomes `supervisor` (idle); each pool process "
+    "is configured after its fork and flushes before it ends; --pool solo/threads and "
+    "`celery beat` configure this process; gevent/eventlet pools are not covered",
+    "rq": "`rq worker` is configured once its work loop starts; each forked work horse flushes "
+    "its spans before os._exit; SimpleWorker runs the jobs in this process",
 }
 
 
@@ -161,7 +166,7 @@ def role(
     return found
 
 
-def idle_parent(environ: Mapping[str, str], argv: Sequence[str]) -> str | None:
+def idle_parent(environ: Mapping[str, str], argv: Sequence[str]) -> str | None:  # noqa: PLR0911
     """The process of ``argv`` that never serves (a reloader parent, a pre-fork master)."""
     program = parse_interpreter_argv(argv)
     tool, args = tool_name(program), set(program.args)
@@ -178,6 +183,9 @@ def idle_parent(environ: Mapping[str, str], argv: Sequence[str]) -> str | None:
         return "its uvicorn --workers parent"
     if tool == "gunicorn":
         return "its gunicorn arbiter (whose SDK every worker inherits through the fork)"
+    in_process = {"solo", "threads", "gevent", "eventlet"} & {a.split("=")[-1] for a in args}
+    if tool == "celery" and "worker" in args and not in_process:
+        return "its Celery prefork main process (whose SDK every pool process inherits)"
     return None
 
 

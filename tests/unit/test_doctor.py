@@ -379,6 +379,10 @@ def test_role_is_predicted_by_detect_role() -> None:
         ("python -m multiprocessing.x --multiprocessing-fork", "defer",
          "multiprocessing spawn child", "a known server's hook, or else its first accepted"),
         ("python worker.py", "defer", "worker: role unknown", "its first accepted connection"),
+        ("celery -A proj worker", "defer", "celery: role unknown",
+         "main process becomes `supervisor`"),
+        ("rq worker", "defer", "rq: role unknown", "each forked work horse flushes"),
+        ("celery -A proj inspect active", "skip", "celery inspect", None),
     ],
 )  # fmt: skip
 def test_role_of_servers_and_what_happens_later(
@@ -514,6 +518,10 @@ def test_exec_environ_is_the_environment_given_at_exec(monkeypatch: pytest.Monke
         ("uvicorn app:app --reload", {}, "its uvicorn --reload parent"),
         ("uvicorn app:app --workers=2", {}, "its uvicorn --workers parent"),
         ("gunicorn app:app", {}, "its gunicorn arbiter"),
+        ("celery -A proj worker -c 2", {}, "its Celery prefork main process"),
+        ("celery -A proj worker --pool solo", {}, None),
+        ("celery -A proj worker --pool=threads", {}, None),
+        ("celery -A proj beat", {}, None),
         ("python app.py", {}, None),
     ],
 )

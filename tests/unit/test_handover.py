@@ -46,6 +46,9 @@ def spool_root(tmp_path: Path) -> Iterator[Path]:
     _handover.STATE.settings = settings
     _handover.configured(destination({"OTEL_SERVICE_NAME": "shop"}))
     yield tmp_path
+    for thread in threading.enumerate():  # a batch a test left on its way
+        if thread.name == "otel-autoguard-export":
+            thread.join(15)
     _handover.STATE.__init__()  # type: ignore[misc]
 
 
