@@ -10,8 +10,6 @@ deletes it only once the collector accepted it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -35,6 +33,8 @@ class Summary(NamedTuple):
 
 
 def folder_name(service: str, url: str) -> str:
+    import hashlib  # the spool is read once configured, never at interpreter start
+
     digest = hashlib.sha256(f"{service}\n{url}".encode()).hexdigest()[:16]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in service)[:40]
     return f"{safe}-{digest}"
@@ -64,6 +64,8 @@ class Spool:
         return None
 
     def _ensure_folder(self) -> None:
+        import json
+
         if not os.path.isdir(self.folder):
             os.makedirs(self.folder, mode=0o700, exist_ok=True)
             about = {"service": self.service, "url": self.url}
@@ -141,6 +143,8 @@ def _entries(folder: str, *, claimed: bool) -> list[tuple[str, int, float]]:
 
 def summaries(root: str) -> list[Summary]:
     """Every spool under ``root`` that holds something (for the doctor)."""
+    import json
+
     found = []
     try:
         folders = sorted(os.listdir(root))

@@ -6,10 +6,9 @@ SDK is configured (a distro may set endpoint defaults then), as ``collectors`` d
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
-from urllib.parse import unquote
+from typing import NamedTuple
 
 from .. import _otlp
 from ._values import parse_bool, parse_positive, parse_seconds
@@ -22,8 +21,9 @@ DEFAULT_MAX_MB = 64.0
 DEFAULT_HANDOVER_TIMEOUT = 1.0
 
 
-@dataclasses.dataclass(frozen=True)
-class SpoolSettings:
+# NamedTuples, not dataclasses: this module loads at every activated interpreter start,
+# and a dataclass costs about 1 ms to define.
+class SpoolSettings(NamedTuple):
     enabled: bool = True
     root: str = ""
     """The folder holding one spool per service and collector."""
@@ -32,8 +32,7 @@ class SpoolSettings:
     """How long a leaving process waits on a collector that has not answered."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Destination:
+class Destination(NamedTuple):
     """Where the traces exporter sends, as spooled requests are sent there again."""
 
     service: str
@@ -80,6 +79,8 @@ def _first(environ: Mapping[str, str], *names: str) -> str | None:
 
 def _headers(raw: str | None) -> tuple[tuple[str, str], ...]:
     """``OTEL_EXPORTER_OTLP_HEADERS``' format: URL-encoded ``key=value`` pairs, commas between."""
+    from urllib.parse import unquote  # once configured, not at every interpreter start
+
     found = []
     for pair in (raw or "").split(","):
         key, sep, value = pair.partition("=")
@@ -89,6 +90,8 @@ def _headers(raw: str | None) -> tuple[tuple[str, str], ...]:
 
 
 def _service(environ: Mapping[str, str]) -> str:
+    from urllib.parse import unquote
+
     named = environ.get("OTEL_SERVICE_NAME", "").strip()
     if named:
         return named

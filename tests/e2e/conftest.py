@@ -84,11 +84,8 @@ def venv(venvs: dict[str, Venv]) -> Venv:
 SERVERS = ("gunicorn", "uvicorn", "waitress", "fastapi", "django", "httpx")
 
 
-@pytest.fixture(scope="session")
-def servers_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
-    """One 3.11 venv with every server, installed as users do: ``otel-autoguard[extras]``."""
-    python = default_python()
-    venv = make_venv(tmp_path_factory.mktemp("venv-servers"), python, wheel, *APP_EXTRAS)
+def _with_extras(venv: Venv, wheel: Path, extras: str, packages: tuple[str, ...]) -> Venv:
+    """The wheel's ``extras`` installed as users do, plus ``packages``."""
     # Pinning the instrumentation release already chosen keeps pip's resolver
     # from backtracking through every old instrumentation release for the extras.
     version = run(
@@ -105,12 +102,19 @@ def servers_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
             "pip",
             "install",
             "-q",
-            f"{wheel}[fastapi,django]",
+            f"{wheel}[{extras}]",
             f"opentelemetry-instrumentation=={version}",
-            *SERVERS,
+            *packages,
         ]
     )
     return venv
+
+
+@pytest.fixture(scope="session")
+def servers_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
+    """One 3.11 venv with every server, installed as users do: ``otel-autoguard[extras]``."""
+    venv = make_venv(tmp_path_factory.mktemp("venv-servers"), default_python(), wheel, *APP_EXTRAS)
+    return _with_extras(venv, wheel, "fastapi,django", SERVERS)
 
 
 # uWSGI builds from source with gcc against the venv's Python (headers and
@@ -181,26 +185,7 @@ def tasks_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
     """One 3.11 venv with Celery and RQ, installed as users do: ``otel-autoguard[celery,rq]``."""
     python = _pyenv_python("3.11")
     venv = make_venv(tmp_path_factory.mktemp("venv-tasks"), python, wheel, *APP_EXTRAS)
-    version = run(
-        [
-            venv.python,
-            "-c",
-            "import importlib.metadata as m; print(m.version('opentelemetry-instrumentation'))",
-        ]
-    ).stdout.strip()
-    run(
-        [
-            venv.python,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            f"{wheel}[celery,rq,django]",
-            f"opentelemetry-instrumentation=={version}",
-            *TASK_PACKAGES,
-        ]
-    )
-    return venv
+    return _with_extras(venv, wheel, "celery,rq,django", TASK_PACKAGES)
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,24 @@ def env_for(endpoint: str, spool_dir: Path, **extra: str) -> dict[str, str]:
     )
 
 
+def next_run(
+    procs: list[Proc],
+    venv: Venv,
+    app_dir: Path,
+    env: dict[str, str],
+    port: int,
+    *,
+    requests: int = N,
+) -> Counter[int]:
+    """The service started again: its first export taken, it sends the spool first."""
+    again = serve(
+        procs, [venv.python, "app.py", "nodebug"], app_dir, env=env, port=port, name="next"
+    )
+    answered = Counter(pid_of(get(port)) for _ in range(requests))
+    stop_and_time(again)
+    return answered
+
+
 def stop_and_time(proc: Proc) -> float:
     started = time.monotonic()
     proc.signal(signal.SIGINT, group=True)
@@ -130,9 +148,7 @@ def test_ctrl_c_with_a_hung_collector_is_quick_and_the_next_run_sends_the_spans(
         assert collector.data.spans == []
 
         collector.mode = "ok"
-        again = serve(procs, cmd, app_dir, env=env, port=port, name="next")
-        answered += Counter(pid_of(get(port)) for _ in range(N))
-        stop_and_time(again)
+        answered += next_run(procs, venv, app_dir, env, port)
         exactly_once(collector, answered)
         assert spooled(spool_dir) == []
     finally:
@@ -178,12 +194,9 @@ def test_a_slow_collector_gets_everything_once(
         # before, so an export in flight is waited for (cutting it would send it twice).
         took = stop_and_time(proc)
         assert took < STOP_TIMEOUT / 4, took
-        pending = spooled(spool_dir)
-        if pending:
+        if spooled(spool_dir):
             # What did not fit in the budget was handed over: the next run sends it.
-            again = serve(procs, [venv.python, "app.py", "nodebug"], app_dir, env=env, port=port)
-            answered += Counter(pid_of(get(port)) for _ in range(N))
-            stop_and_time(again)
+            answered += next_run(procs, venv, app_dir, env, port)
         exactly_once(collector, answered)
         assert spooled(spool_dir) == []
     finally:
@@ -276,9 +289,7 @@ def test_steady_load_across_a_collector_outage_and_reloads_loses_nothing(
     try:
         assert stop_and_time(proc) < STOP_TIMEOUT / 4
         if spooled(spool_dir):  # what the last child could not send: the next run sends it
-            again = serve(procs, [venv.python, "app.py", "nodebug"], app_dir, env=env, port=port)
-            answered[pid_of(get(port))] += 1
-            stop_and_time(again)
+            answered += next_run(procs, venv, app_dir, env, port, requests=1)
         assert len(answered) >= 3 and sum(answered.values()) > 30, answered
         total = sum(answered.values())
         second.wait_for_server_spans(total - len(first.server_spans()))
