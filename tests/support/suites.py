@@ -1,6 +1,7 @@
 """Per-test outcomes of the servers' own suites (scripts/server-suites), and how they differ.
 
 ``receive PORT`` runs the repo's OTLP receiver until SIGTERM, then says what it got;
+``decisions FILE`` counts the roles and actions of a decision log (OTEL_AUTOGUARD_DECISION_LOG);
 ``junit XML OUT`` and ``django LOG OUT`` turn one run's report into ``{test id: [outcome,
 seconds]}`` (JSON); ``compare DIR`` reads ``DIR/<suite>/<mode>.json``, prints one table row per
 suite and mode and every difference from the ``nohook`` run of the same suite, and exits 1 when
@@ -180,8 +181,21 @@ def receive(port: int) -> int:
         for span in receiver.data.spans:
             name = str(span.resource.get("service.name"))
             services[name] = services.get(name, 0) + 1
-        print(f"receiver got {dict(sorted(services.items()))} spans", flush=True)
+        got = f"exports {dict(sorted(receiver.data.requests.items()))}"
+        print(f"receiver got {got}, spans per service {dict(sorted(services.items()))}", flush=True)
         receiver.stop()
+
+
+def decisions(path: Path) -> int:
+    """How many processes took each (role, action): the hook ran where the suite started one."""
+    tally: dict[str, int] = {}
+    lines = path.read_text().splitlines() if path.exists() else []
+    for record in map(json.loads, lines):
+        if record.get("kind") == "decision":
+            key = f"{record['role']}/{record['action']}"
+            tally[key] = tally.get(key, 0) + 1
+    print(f"    decisions (role/action: count): {dict(sorted(tally.items())) or 'none'}")
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -190,6 +204,8 @@ def main(argv: list[str]) -> int:
         return compare(Path(args[0]))
     if command == "receive":
         return receive(int(args[0]))
+    if command == "decisions":
+        return decisions(Path(args[0]))
     parse = {"junit": from_junit, "django": from_django}[command]
     source, out = Path(args[0]), Path(args[1])
     results = parse(source) if source.exists() else {}
