@@ -72,3 +72,19 @@ def test_differences(
 ) -> None:
     other = {} if now is None else {"t": now}
     assert suites.differences("s", {"t": was}, other) == [("s::t", what) for what in found]
+
+
+def test_compare_fails_on_an_unknown_difference_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "srv").mkdir()
+    for mode, outcome in [("nohook", "passed"), ("up", "failed"), ("down", "passed")]:
+        (tmp_path / "srv" / f"{mode}.json").write_text(f'{{"t": ["{outcome}", 0.1]}}')
+    monkeypatch.setattr(suites, "KNOWN", {})
+    assert suites.compare(tmp_path) == 1
+    assert "DIFFERS [up] srv::t: passed -> failed" in capsys.readouterr().out
+    monkeypatch.setattr(suites, "KNOWN", {"srv::t": "a known bug", "other::t": "not run"})
+    assert suites.compare(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "KNOWN (a known bug) [up] srv::t" in out
+    assert "other::t" not in out
