@@ -72,6 +72,7 @@ TARGET_PARENT_MIB = 2.0
 TARGET_PARENT_THREADS = 0
 TARGET_START_RATIO = 0.25
 TARGET_RELOAD_SHARE = 0.3  # reload cycle <= bare + this share of instrument's added time
+TARGET_THROUGHPUT_RATIO = 0.97  # requests/s with wrk, over opentelemetry-instrument's
 TARGET_DOWN_RELOAD_RATIO = 2.0  # reload time with no collector, over bare's
 
 POLL_INTERVAL = 0.005  # seconds between attempts to reach the app
@@ -169,6 +170,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--runs-down", type=int, default=3, help="reload/Ctrl-C runs with no collector"
     )
+    parser.add_argument("--runs-wrk", type=int, default=3, help="wrk runs per config (0: none)")
+    parser.add_argument("--wrk-seconds", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--workdir", type=Path, help="where venvs live (default: a temp dir)")
     parser.add_argument(
         "--reuse", action="store_true", help="keep venvs and reuse them when still current"
@@ -503,7 +506,7 @@ def time_python_pass(venv: Venv, env: Mapping[str, str]) -> float:
 
 def measure_inert_hook(setup: Setup, runs: int) -> HookResult:
     """``python -c pass`` without OTEL_*: venv B (wheel) against venv A, interleaved."""
-    print(f"1/5 inert hook: {runs} x python -c pass per venv", flush=True)
+    print(f"1/6 inert hook: {runs} x python -c pass per venv", flush=True)
     env = clean_env()
     venvs = [setup.bare, setup.autoguard]
     samples: dict[Venv, list[float]] = {v: [] for v in venvs}
@@ -531,7 +534,7 @@ def measure_reloader_parent(
     setup: Setup, apps: Sequence[Launcher], runs: int
 ) -> list[ParentResult]:
     """Peak RSS and threads of the reloader parent once its child serves."""
-    print(f"2/5 reloader parent: {runs} runs per config (+1 warm-up)", flush=True)
+    print(f"2/6 reloader parent: {runs} runs per config (+1 warm-up)", flush=True)
     snapshots: dict[str, list[ParentSnapshot]] = {a.name: [] for a in apps}
     for turn in range(runs + 1):
         for launcher in rotated(apps, turn):
@@ -573,7 +576,7 @@ def summarize_parents(snapshots: Mapping[str, list[ParentSnapshot]]) -> list[Par
 
 def measure_start(setup: Setup, apps: Sequence[Launcher], runs: int) -> list[StartResult]:
     """Popen to first HTTP 200, every config and mode interleaved."""
-    print(f"3/5 start to first 200: {runs} runs per config and mode (+1 warm-up)", flush=True)
+    print(f"3/6 start to first 200: {runs} runs per config and mode (+1 warm-up)", flush=True)
     samples: dict[str, dict[str, list[float]]] = {m: {a.name: [] for a in apps} for m in APP_MODES}
     firsts: dict[str, dict[str, list[float]]] = {m: {a.name: [] for a in apps} for m in APP_MODES}
     cases = [(mode, launcher) for mode in APP_MODES for launcher in apps]
@@ -612,7 +615,7 @@ class DownResult:
 
 
 def measure_no_collector(
-    setup: Setup, apps: Sequence[Launcher], runs: int, step: str = "5/5", what: str = "no collector"
+    setup: Setup, apps: Sequence[Launcher], runs: int, step: str = "5/6", what: str = "no collector"
 ) -> list[DownResult]:
     """With the reloader: the time from touching the app's script until a new child
     answers, and from Ctrl-C until every process has exited (``apps`` say where they
@@ -666,6 +669,36 @@ def measure_no_collector(
         )
         for name in reloads
     ]
+
+
+@dataclasses.dataclass(frozen=True)
+class ThroughputResult:
+    config: str
+    requests_per_s: float
+    samples: list[float]
+
+
+def measure_throughput(
+    setup: Setup, apps: Sequence[Launcher], runs: int, seconds: int
+) -> list[ThroughputResult] | None:
+    """Requests per second with wrk against the app without reloader (Werkzeug's threaded
+    server), every config interleaved; None when wrk is not installed."""
+    wrk = shutil.which("wrk")
+    if wrk is None or runs <= 0:
+        print("6/6 throughput: skipped (wrk is not installed: apt-get install wrk)", flush=True)
+        return None
+    print(f"6/6 throughput with wrk: {runs} runs of {seconds} s per config", flush=True)
+    samples: dict[str, list[float]] = {a.name: [] for a in apps}
+    for turn in range(runs):
+        for launcher in rotated(apps, turn):
+            with running_app(launcher, setup, PLAIN) as app:
+                seconds_to_first_200(app)
+                url = f"http://127.0.0.1:{app.port}/"
+                cmd = [wrk, "-t2", "-c8", f"-d{seconds}s", url]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            rate = next(line for line in out.splitlines() if line.startswith("Requests/sec:"))
+            samples[launcher.name].append(float(rate.split()[1]))
+    return [ThroughputResult(n, statistics.median(v), v) for n, v in samples.items()]
 
 
 # --------------------------------------------------------------------------- report
@@ -796,6 +829,24 @@ def render_reload(reloads: Sequence[DownResult], runs: int) -> list[str]:
     ]
 
 
+def render_throughput(results: Sequence[ThroughputResult] | None, runs: int) -> list[str]:
+    if results is None:
+        return ["6. Throughput: not measured (wrk is not installed)"]
+    by = {r.config: r for r in results}
+    instrument = by[INSTRUMENT].requests_per_s
+    rows = [
+        [r.config, f"{r.requests_per_s:.0f}", f"{r.requests_per_s / instrument:.3f}"]
+        for r in results
+    ]
+    ratio = by[AUTOGUARD].requests_per_s / instrument
+    return [
+        f"6. Throughput: wrk -t2 -c8 against app.py without reloader (median of {runs})",
+        *render_rows(["config", "requests/s", f"x {INSTRUMENT}"], rows),
+        f"  {AUTOGUARD} / {INSTRUMENT} = {ratio:.3f}; target >= {TARGET_THROUGHPUT_RATIO}: "
+        f"{verdict(ratio >= TARGET_THROUGHPUT_RATIO)}",
+    ]
+
+
 def render_down(downs: Sequence[DownResult], runs: int) -> list[str]:
     by = {d.config: d for d in downs}
     bare = by[BARE]
@@ -829,6 +880,7 @@ def render(
     starts: Sequence[StartResult],
     reloads: Sequence[DownResult],
     downs: Sequence[DownResult],
+    throughput: Sequence[ThroughputResult] | None,
 ) -> str:
     meta = results["meta"]
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
@@ -844,6 +896,8 @@ def render(
         *render_reload(reloads, meta["runs_reload"]),
         "",
         *render_down(downs, meta["runs_down"]),
+        "",
+        *render_throughput(throughput, meta["runs_wrk"]),
     ]
     if not meta["same_packages"]:
         lines += ["", "  warning: venv A and venv B differ in more than otel-autoguard"]
@@ -895,9 +949,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             hook = measure_inert_hook(setup, args.runs)
             parents = measure_reloader_parent(setup, apps, args.runs_parent)
             starts = measure_start(setup, apps, args.runs_start)
-            reloads = measure_no_collector(setup, apps, args.runs_reload, "4/5", "collector up")
+            reloads = measure_no_collector(setup, apps, args.runs_reload, "4/6", "collector up")
             closed = f"http://127.0.0.1:{free_port()}"
             downs = measure_no_collector(setup, launchers(setup, closed), args.runs_down)
+            throughput = measure_throughput(setup, apps, args.runs_wrk, args.wrk_seconds)
             meta = {
                 "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "platform": platform.platform(),
@@ -909,6 +964,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "runs_start": args.runs_start,
                 "runs_reload": args.runs_reload,
                 "runs_down": args.runs_down,
+                "runs_wrk": args.runs_wrk,
                 "leftover_processes": leftover_processes(workdir),
             }
     finally:
@@ -920,8 +976,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "start_to_first_200": [dataclasses.asdict(s) for s in starts],
         "reload_cycle": [dataclasses.asdict(d) for d in reloads],
         "no_collector": [dataclasses.asdict(d) for d in downs],
+        "throughput": None if throughput is None else [dataclasses.asdict(t) for t in throughput],
     }
-    table = render(results, hook=hook, parents=parents, starts=starts, reloads=reloads, downs=downs)
+    table = render(
+        results,
+        hook=hook,
+        parents=parents,
+        starts=starts,
+        reloads=reloads,
+        downs=downs,
+        throughput=throughput,
+    )
     results["table"] = table
     write_json(results)
     print()

@@ -13,6 +13,11 @@ OTLP defaults (cumulative; explicit-bucket histograms) are known, so the real me
 exporter is made at once only when ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``
 or ``OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`` is set. A real exporter
 that cannot be made is reported once per signal; that signal's batches are dropped.
+
+The export thread's first export comes ``OTEL_BSP_SCHEDULE_DELAY`` (5 s) after the first
+span, and a process that leaves before it (a reload) would make its exporters on its way
+out, lengthening the stop. So a timer makes them a second after set-up, once the app has
+usually imported and answered its first request.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ HTTP_EXPORTERS = "opentelemetry.exporter.otlp.proto.http"
 TARGET = "otel_autoguard_target"
 """On a stand-in class: ``module:Class`` of the exporter it makes."""
 _GROUPS = ("traces", "metrics", "logs")
+_WARM_UP_S = 1.0
+_stand_ins: list[Any] = []
+"""Every stand-in of this process, for the timer."""
 _METRIC_CHOICES = (
     "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
     "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
@@ -64,6 +72,16 @@ def install(settings: Settings, spans: Callable[[Any], Any] | None = None) -> No
         return tuple(made)
 
     replace(_configuration, "_import_exporters", import_exporters)
+    import threading
+
+    timer = threading.Timer(_WARM_UP_S, _make_all)
+    timer.name, timer.daemon = "otel-autoguard-exporters", True
+    timer.start()
+
+
+def _make_all() -> None:
+    for stand_in in list(_stand_ins):
+        stand_in._made()
 
 
 def _bases() -> tuple[type, type, type]:
@@ -95,6 +113,7 @@ def _stand_in(settings: Settings, base: Any, signal: str, target: str) -> type:
         def __init__(self, **kwargs: Any) -> None:
             self._kwargs, self._real, self._failed = kwargs, None, False
             self._making = _forks.Lock()  # a fork while the export thread made it
+            _stand_ins.append(self)
             if metrics:
                 known = not kwargs and not any(os.environ.get(v) for v in _METRIC_CHOICES)
                 real = None if known else self._made()
