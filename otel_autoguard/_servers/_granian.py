@@ -10,8 +10,9 @@ a supervisor, so its forks start as ``defer``. Each worker configures when
 granian's worker function starts, before it loads the application; a forked
 worker ends with ``os._exit`` (multiprocessing's fork), so it flushes and reports
 its exit when that function returns (granian's graceful stop: SIGTERM from the
-main process, SIGINT). Requests are read in Rust threads: no Python ``accept``
-would ever show that the process serves.
+main process, SIGINT); a stop signal that reaches a forked worker before granian
+has set that worker's own handlers ends it at once. Requests are read in Rust
+threads: no Python ``accept`` would ever show that the process serves.
 
 Not covered: ``MTServer`` (free-threaded builds: workers are threads of the main
 process) and the embedded asyncio ``Server``.
@@ -21,9 +22,12 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
+from types import FrameType
 from typing import Any, Callable
 
 from .._events import Context
+from .._exit import deferring_stop_signals
 from .._imports import patch_on_import
 from .._patching import is_patched, patch_method, replace
 from .._providers import SIGNALS
@@ -55,12 +59,32 @@ def _serving(ctx: Context, target: Callable[..., Any], here: int) -> Callable[..
     # functools.wraps keeps the name pickle looks the target up by (spawn).
     @functools.wraps(target)
     def worker(*args: Any, **kwargs: Any) -> Any:
-        ctx.events.serving("granian worker starting")
+        forked = os.getpid() != here
         try:
+            if forked:
+                _stop_while_booting()
+            with deferring_stop_signals():  # not half way through the set-up
+                ctx.events.serving("granian worker starting")
             return target(*args, **kwargs)
         finally:
-            if os.getpid() != here:
-                # Forked: multiprocessing ends this process with os._exit.
+            if forked:
+                # multiprocessing ends a forked process with os._exit: no exit handler runs.
                 ctx.events.ending(SIGNALS, report=True)
 
     return worker
+
+
+def _stop_while_booting() -> None:
+    """Until granian's worker function sets its own handlers (once the app is loaded), a stop
+    signal ends this forked worker at once.
+
+    It still has the main process's handlers, inherited through the fork: a SIGTERM would
+    only set a flag of the main process's copy, and the main process, which sent it (a
+    reload, a stop), would wait for this worker forever.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)

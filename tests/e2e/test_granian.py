@@ -7,7 +7,9 @@ a forked worker ends with ``os._exit``), spawn from 3.14 (fresh interpreters).
 
 from __future__ import annotations
 
+import re
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -83,7 +85,6 @@ def assert_exact(
     "case",
     [
         pytest.param(("wsgi", "SIGTERM"), id="wsgi-SIGTERM"),
-        pytest.param(("wsgi", "SIGINT"), id="wsgi-SIGINT-group"),
         pytest.param(("asgi", "SIGTERM"), id="asgi-SIGTERM"),
         pytest.param(("asgi", "SIGINT"), id="asgi-SIGINT-group"),
     ],
@@ -103,7 +104,9 @@ def test_forked_workers_serve_and_the_main_process_stays_idle(
     assert set(answered) == set(configured)
     assert receiver.server_spans() == [], "exported before the stop"
     # SIGTERM to the main process alone (a service manager), which SIGTERMs each worker;
-    # SIGINT to the group (Ctrl-C).
+    # SIGINT to the group (Ctrl-C). Not a Ctrl-C under WSGI: granian 2.8.9's WSGI worker then
+    # often never stops, otel-autoguard or not (6 of 8 runs without it: its main thread waits
+    # for the stop event forever, and the main process for it).
     proc.signal(signal.Signals[stop], group=stop == "SIGINT")
     assert proc.wait() == 0
     workers = assert_exact(proc, receiver, answered)
@@ -157,3 +160,40 @@ def test_spawned_workers_as_on_python_314(
     # Spawned: the .pth ran in each worker, which deferred until granian's worker started.
     for pid in workers:
         assert [d[:2] for d in proc.decided(pid)] == [SPAWNED, WORKER[:2]]
+
+
+def test_a_reload_while_a_worker_boots_stops_it(
+    procs: list[Proc], hypercorn_granian_venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    # Until granian's worker function has set its own handlers, a forked worker has the main
+    # process's: granian alone then hangs here (4 of 4 runs), its main process waiting for a
+    # worker that took the reload's SIGTERM for the main process's own.
+    args = ("--interface", "asgi", "--reload", "--reload-ignore-patterns", r"\.(log|jsonl)$")
+    proc, port = start(procs, hypercorn_granian_venv, app_dir, receiver, *args, APPS["asgi"])
+    proc.wait_configured(1)
+    answered = traffic(port, 1)
+    spawning = re.compile(r"Spawning worker-1 with PID: (\d+)")
+    source = app_dir / "asgi_app.py"
+
+    def edit() -> None:
+        with open(source, "a") as f:
+            f.write("\n# edited\n")
+
+    # watchfiles (inotify) sees every edit: no polling baseline to miss.
+    edit()
+    proc.wait_until(lambda: len(spawning.findall(proc.output())) == 2, "a reload")
+    booting = int(spawning.findall(proc.output())[-1])
+    edit()  # lands while that worker loads the app (FastAPI: about a second)
+    sent = time.monotonic()
+    proc.wait_until(lambda: len(spawning.findall(proc.output())) == 3, "a new worker", 10)
+    took = time.monotonic() - sent
+    print(f"worker {booting}, stopped while it booted, replaced after {took:.2f}s")
+    wait_port(port, proc)
+    later = traffic(port, 1)
+    # Each worker's Rust server logs this when it starts: the first and the third did.
+    assert proc.output().count("Started worker-1") == 2, "the edit came after it had booted"
+    assert booting not in later
+    assert booting not in {s.pid for s in receiver.data.spans}
+    proc.signal(signal.SIGTERM, group=False)
+    assert proc.wait() == 0
+    assert_exact(proc, receiver, answered + later)
