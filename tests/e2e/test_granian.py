@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.checks import HOLD, NO_SDK, NO_SDK_HELD, one_span_per_request
-from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, serve, wait_port
+from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, run, serve, wait_port
 from tests.support.receiver import Receiver
 
 N = 6
@@ -35,6 +35,12 @@ SPAWN = (
     "import multiprocessing, sys; multiprocessing.set_start_method('spawn'); "
     "from granian.cli import entrypoint; sys.argv[0] = 'granian'; entrypoint()"
 )
+
+
+def forks(venv: Venv) -> bool:
+    """granian forks its workers with this venv's Python (Linux up to 3.13), else spawns them."""
+    code = "import multiprocessing; print(multiprocessing.get_start_method())"
+    return run([venv.python, "-c", code]).stdout.strip() == "fork"
 
 
 def start(
@@ -89,7 +95,7 @@ def assert_exact(
         pytest.param(("asgi", "SIGINT"), id="asgi-SIGINT-group"),
     ],
 )
-def test_forked_workers_serve_and_the_main_process_stays_idle(
+def test_workers_serve_and_the_main_process_stays_idle(
     procs: list[Proc],
     hypercorn_granian_venv: Venv,
     app_dir: Path,
@@ -110,9 +116,13 @@ def test_forked_workers_serve_and_the_main_process_stays_idle(
     proc.signal(signal.Signals[stop], group=stop == "SIGINT")
     assert proc.wait() == 0
     workers = assert_exact(proc, receiver, answered)
-    # Forked: the .pth ran in the main process alone.
     for pid in workers:
-        assert not [d for d in proc.decided(pid) if d[0] == "defer"]
+        if forks(hypercorn_granian_venv):
+            # Forked: the .pth ran in the main process alone.
+            assert not [d for d in proc.decided(pid) if d[0] == "defer"]
+        else:
+            # Python 3.14+: spawned, the .pth ran in each worker.
+            assert [d[:2] for d in proc.decided(pid)] == [SPAWNED, WORKER[:2]]
     assert {r.get("process.pid") for r in receiver.data.metric_resources} == set(answered)
 
 
@@ -165,6 +175,8 @@ def test_spawned_workers_as_on_python_314(
 def test_a_reload_while_a_worker_boots_stops_it(
     procs: list[Proc], hypercorn_granian_venv: Venv, app_dir: Path, receiver: Receiver
 ) -> None:
+    if not forks(hypercorn_granian_venv):
+        pytest.skip("spawned workers: no handlers inherited from the main process")
     # Until granian's worker function has set its own handlers, a forked worker has the main
     # process's: granian alone then hangs here (4 of 4 runs), its main process waiting for a
     # worker that took the reload's SIGTERM for the main process's own.
