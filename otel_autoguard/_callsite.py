@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 
 OURS = "otel-autoguard"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -63,6 +62,8 @@ def test_runner() -> str | None:
     """
     if "_pytest" in sys.modules:
         return "pytest"
+    import threading
+
     if any(c.__name__ == "LiveServerThread" for c in type(threading.current_thread()).__mro__):
         return "a Django LiveServerTestCase"
     frame = sys._current_frames().get(threading.main_thread().ident or 0)

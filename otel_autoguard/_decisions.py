@@ -47,6 +47,12 @@ class Exited(NamedTuple):
         return f"exit role={self.role} {held} threads={','.join(self.threads)}"
 
 
+def thread_names() -> tuple[str, ...]:
+    import threading  # at exit: a process that never imported it has one thread
+
+    return tuple(sorted(t.name for t in threading.enumerate()))
+
+
 Record = Union[Decided, Exited]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import signal
-import threading
 from collections.abc import Iterable, Iterator
 from types import FrameType
 from typing import Callable
@@ -56,6 +55,8 @@ def deferring_stop_signals() -> Iterator[None]:
 
 
 def in_main_thread() -> bool:
+    import threading
+
     return threading.current_thread() is threading.main_thread()
 
 
@@ -78,6 +79,8 @@ def _flush_then_die(
     signal.signal(signum, signal.SIG_IGN)
     # The SDK's force_flush does not honour its timeout (it exports the whole
     # queue, each batch waiting out the exporter's timeout): bound it from outside.
+    import threading
+
     flusher = threading.Thread(target=flush, name="otel-autoguard-flush", daemon=True)
     flusher.start()
     flusher.join(settings.stop_timeout)

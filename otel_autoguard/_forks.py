@@ -8,8 +8,9 @@ hooks run at most once per process, so both paths together are harmless.
 
 from __future__ import annotations
 
+import _thread
 import os
-import threading
+import sys
 from typing import Any, Callable
 
 Hook = Callable[[], None]
@@ -45,27 +46,50 @@ def after_fork() -> None:
 
 class Lock:
     """A lock that a forked child gets back free: a fork taken while another thread
-    held it would otherwise leave it held forever in the child."""
+    held it would otherwise leave it held forever in the child.
+
+    The real lock is made at first use, from ``threading`` if it is imported by then:
+    made after gevent's or eventlet's monkey-patching (a worker's), it is a green lock.
+    """
 
     def __init__(self, reentrant: bool = False) -> None:
         self._reentrant = reentrant
-        self._lock = self._new()
+        self._lock: Any = None
         register(self._reset)
 
-    def _new(self) -> Any:
-        return threading.RLock() if self._reentrant else threading.Lock()
+    def _get(self) -> Any:
+        lock = self._lock
+        if lock is None:
+            with _making:
+                if self._lock is None:
+                    threading: Any = sys.modules.get("threading")
+                    if threading is not None:
+                        self._lock = threading.RLock() if self._reentrant else threading.Lock()
+                    else:
+                        self._lock = _thread.RLock() if self._reentrant else _thread.allocate_lock()
+                lock = self._lock
+        return lock
 
     def _reset(self) -> None:
-        self._lock = self._new()
+        self._lock = None
 
     def __enter__(self) -> bool:
-        return bool(self._lock.__enter__())
+        return bool(self._get().__enter__())
 
     def __exit__(self, *exc: object) -> None:
-        self._lock.__exit__(*exc)
+        self._release()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        return bool(self._lock.acquire(blocking, timeout))
+        return bool(self._get().acquire(blocking, timeout))
 
     def release(self) -> None:
-        self._lock.release()
+        self._release()
+
+    def _release(self) -> None:
+        # None: this thread forked while it held the lock; the child's is new and free.
+        if self._lock is not None:
+            self._lock.release()
+
+
+# Held only while one lock is made (no call out, no switch): a real lock is right.
+_making = _thread.allocate_lock()

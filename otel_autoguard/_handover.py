@@ -1,29 +1,26 @@
 """Hand over what a leaving process cannot export: spooled, then sent by the next one.
 
 The SDK's configurator makes the OTLP/HTTP span exporter; :func:`install` has it made
-wrapped (``_import_exporters`` is the one place the configurator names exporters).
+wrapped (by ``_exporters``, which patches the one place the configurator names exporters).
 It sends one batch at a time, each from a thread of its own, waiting at most
 ``OTEL_AUTOGUARD_HANDOVER_TIMEOUT``: a batch that comes while one is on its way (a slow,
 failing or hung collector) goes to the spool (``_spool``), not the SDK's queue (which
 drops when full), as does a batch not taken. The next process of the service whose
 batch is taken sends the spool first (``_resend``): each batch taken or spooled, once.
 
-Leaving (:func:`leaving`, around the one flush) gives the collector that same budget,
-more for a batch in flight to a collector that answered slowly before (cutting it
-would send it twice); a collector that refuses connections gets nothing to wait for.
+Leaving (:func:`leaving`, around the one flush) gives the collector that budget, more for a
+batch in flight to one that answered slowly (cut, it would be sent twice); a refusing one, none.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Callable
 
 from . import _forks, _resend, _spool
 from ._boundary import emit
-from ._patching import is_patched, replace
 from ._settings import Settings
 from ._settings._collectors import Collector
 from ._settings._spool import HANDOVER_TIMEOUT, Destination
@@ -52,28 +49,18 @@ class _State:
 STATE = _State()
 
 
-def install(settings: Settings) -> None:
-    """Before the configurator runs: the OTLP/HTTP span exporter it makes is wrapped."""
+def install(settings: Settings) -> Callable[[Any], Any] | None:
+    """Before the configurator runs: what wraps the span exporter classes it makes (None:
+    the spool is off). ``_exporters`` applies it; only the OTLP/HTTP one is wrapped."""
     if not settings.spool.enabled:
-        return
-    from opentelemetry.sdk import _configuration
-
-    original = _configuration._import_exporters
-    if is_patched(original):
-        return
+        return None
     STATE.settings = settings
-
-    def import_exporters(*args: Any, **kwargs: Any) -> Any:
-        spans, metrics, logs = original(*args, **kwargs)
-        return {name: _wrapping(cls) for name, cls in spans.items()}, metrics, logs
-
-    replace(_configuration, "_import_exporters", import_exporters)
+    return _wrapping
 
 
 def _wrapping(cls: Any) -> Any:
-    if not str(getattr(cls, "__module__", "")).startswith(_HTTP_EXPORTERS):
+    if not str(getattr(cls, "otel_autoguard_target", cls.__module__)).startswith(_HTTP_EXPORTERS):
         return cls
-
     return lambda **kwargs: HandingOver(cls(**kwargs))
 
 
@@ -150,6 +137,8 @@ class _Batch:
     """One batch on its way: taken, or kept in the spool by whoever gives up first."""
 
     def __init__(self, spans: Any) -> None:
+        import threading  # at the first export, not at start (see _instrumentors)
+
         self.spans, self.started, self.kept = spans, time.monotonic(), False
         self.finished = threading.Event()
         self.lock = threading.Lock()
@@ -179,6 +168,8 @@ class HandingOver:
         self._current = None  # the parent's batch, and its thread, stayed there
 
     def export(self, spans: Any) -> Any:
+        import threading
+
         from opentelemetry.sdk.trace.export import SpanExportResult
 
         current = self._current
@@ -211,8 +202,7 @@ class HandingOver:
             send_spooled()
 
     def _wait(self, batch: _Batch, *, in_flight: bool) -> None:
-        """Until the batch is taken or kept, or the budget is spent (serving: 1 s from
-        its start; leaving: the leaving budget)."""
+        """Until the batch is taken or kept, or its budget is spent (serving: 1 s; leaving)."""
         settings = STATE.settings
         serving_until = batch.started + (settings.spool.handover_timeout if settings else 0)
         while not batch.finished.wait(_POLL_S):

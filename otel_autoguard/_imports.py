@@ -8,8 +8,8 @@ Modules we never watch pay one dict lookup per import.
 
 from __future__ import annotations
 
+import _thread
 import sys
-import threading
 from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
@@ -23,7 +23,7 @@ Callback = Callable[[ModuleType], None]
 
 _callbacks: dict[str, list[Callback]] = {}
 _lock = Lock(reentrant=True)
-_local = threading.local()
+_local = _thread._local()  # not threading: nothing early (see _instrumentors)
 
 
 def when_imported(name: str, callback: Callback) -> None:

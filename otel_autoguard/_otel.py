@@ -8,20 +8,21 @@ the SDK only once it serves.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
-import logging
 import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from . import _boundary
-from ._otel_log import otel_warnings, quiet_export_failures
+from . import _boundary, _instrumentors
+from ._boundary import guard
+from ._imports import patch_on_import
+from ._instrumentors import Found
+from ._requirements import plainly_met
 from ._settings import (
     BUILTIN_SAMPLERS,
     CONFIGURATOR,
-    DISABLED_INSTRUMENTATIONS,
     TRACES_SAMPLER,
     Settings,
 )
@@ -39,15 +40,27 @@ def _distro_instance(settings: Settings) -> Any:
     """The installed distro, configured (it sets the SDK's environment defaults)."""
     global _distro
     if _distro is None:
-        from opentelemetry.instrumentation.auto_instrumentation._load import _load_distro
-
-        _distro = _load_distro()
+        _distro = _load_distro(settings)
         # The distro defaults OTLP to gRPC, which fails when only the HTTP exporter
         # (the one we depend on) is installed. Set before the distro's setdefault.
         if not settings.protocol_set and importlib.util.find_spec(_GRPC_EXPORTER) is None:
             os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"
         _distro.configure()
     return _distro
+
+
+def _load_distro(settings: Settings) -> Any:
+    """opentelemetry-instrument's choice of distro (``_load_distro``), without importing
+    its loader, which imports packaging for its dependency checks (see ``_requirements``)."""
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    distros = importlib.import_module("opentelemetry.instrumentation.distro")
+    for entry_point in entry_points(group="opentelemetry_distro"):
+        if settings.distro in (None, entry_point.name):
+            distro = entry_point.load()()
+            if isinstance(distro, distros.BaseDistro):
+                return distro
+    return distros.DefaultDistro()
 
 
 def _instrumenting_distro(settings: Settings) -> Any:
@@ -72,50 +85,130 @@ def _instrumenting_distro(settings: Settings) -> Any:
     return default()
 
 
-def instrument(settings: Settings) -> None:
-    """Apply every installed instrumentor (entry points), as opentelemetry-instrument does.
+def instrument(settings: Settings, *, serving: bool) -> None:
+    """Have every installed instrumentor applied when its library is imported.
 
-    Except those in ``LATE``: see :func:`instrument_late`.
+    Those that wait for serving (:data:`._instrumentors.SERVING`) are applied now
+    if the process ``serving``, else by :func:`instrument_serving`. ``LATE`` ones
+    wait for :func:`instrument_late`. With ``OTEL_AUTOGUARD_INSTRUMENT=at-start``
+    all are applied now, as opentelemetry-instrument does.
     """
-    from opentelemetry.instrumentation.auto_instrumentation._load import _load_instrumentors
+    disabled = settings.disabled_instrumentations
+    if "*" in disabled:
+        return
+    found = _installed()
+    for entry in found.instrumentors:
+        if entry.name in disabled or entry.name in LATE:
+            continue
+        module = _instrumentors.target(entry.name, found.names)
+        if settings.instrument_at_start or (module is None and serving):
+            _apply(settings, entry)
+        elif module is None:
+            _waiting.append(entry)
+        else:
+            patch_on_import(settings, [(module, functools.partial(_on_import, settings, entry))])
 
-    with otel_warnings(settings), _excluding(LATE):
-        _load_instrumentors(_instrumenting_distro(settings))  # type: ignore[no-untyped-call]
+
+def instrument_serving(settings: Settings) -> None:
+    """Apply the instrumentors that wait for this process to serve (see :func:`instrument`)."""
+    while _waiting:
+        _apply(settings, _waiting.pop(0))
+
+
+def _on_import(settings: Settings, entry: Found, _module: object) -> None:
+    _apply(settings, entry)
+
+
+def _installed() -> _instrumentors.Installed:
+    global _found
+    if _found is None:
+        _found = _instrumentors.installed()
+    return _found
+
+
+_found: _instrumentors.Installed | None = None
+_waiting: list[Found] = []
+"""Instrumentors applied when the process serves; a supervisor's forks inherit them."""
+_done: set[str] = set()
+"""Entry-point names applied (or tried) in this process: each at most once."""
+
+
+def _apply(settings: Settings, entry: Found) -> None:
+    """What opentelemetry-instrument does for one entry point: check its dependencies,
+    then ``distro.load_instrumentor``; a library that is absent is skipped quietly."""
+    if entry.name in _done:
+        return
+    first = not _done
+    _done.add(entry.name)
+    from ._otel_log import otel_warnings
+
+    consequence = f"{entry.name} is not traced"
+    with guard(settings, f"instrumenting {entry.name}", consequence), otel_warnings(settings):
+        if first:  # the hooks around "all instrumentors": here, around the first
+            _run_hooks("opentelemetry_pre_instrument")
+        _load(settings, entry)
+        if first:
+            _run_hooks("opentelemetry_post_instrument")
+
+
+def _load(settings: Settings, entry: Found) -> None:
+    import logging
+    from importlib.metadata import Distribution, EntryPoint
+
+    logger = logging.getLogger("opentelemetry.instrumentation.auto_instrumentation._load")
+    dist = Distribution.at(entry.dist_path)
+    conflict = None
+    if not plainly_met(dist.requires, _version_of):
+        # mypy cannot read opentelemetry.instrumentation.dependencies (0.66b2): take it as Any.
+        dependencies = importlib.import_module("opentelemetry.instrumentation.dependencies")
+        conflict = dependencies.get_dist_dependency_conflicts(dist)
+    if conflict:
+        # 0.51+: an error for a version out of range, debug for a library not installed.
+        log = getattr(conflict, "_log", None)
+        if log is not None:
+            log(logger, entry.name)
+        else:
+            logger.debug("Skipping instrumentation %s: %s", entry.name, conflict)
+        return
+    try:
+        _instrumenting_distro(settings).load_instrumentor(
+            EntryPoint(entry.name, entry.value, _instrumentors.INSTRUMENTOR_GROUP),
+            skip_dep_check=True,
+        )
+    except ModuleNotFoundError as exc:  # what opentelemetry-instrument skips too
+        logger.debug("Skipping instrumentation %s: %s", entry.name, exc.msg)
+
+
+def _version_of(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _run_hooks(group: str) -> None:
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    for entry_point in entry_points(group=group):
+        entry_point.load()()
 
 
 # Instrumentors that need the application's own set-up first. Django's reads
 # settings.MIDDLEWARE: before the application has chosen DJANGO_SETTINGS_MODULE it
 # calls settings.configure() with empty settings, which breaks the application.
 LATE = ("django",)
-_late_done: set[str] = set()
 
 
 def instrument_late(settings: Settings, name: str) -> None:
     """Apply one instrumentor held back by :func:`instrument`, now that its library is set up."""
-    from opentelemetry.util._importlib_metadata import entry_points
-
     disabled = settings.disabled_instrumentations
-    if name in disabled or "*" in disabled or name in _late_done:
+    if name in disabled or "*" in disabled or name in _done:
         return
-    # Django calls setup() more than once under runserver.
-    _late_done.add(name)
-    with otel_warnings(settings):
-        for entry_point in entry_points(group=_INSTRUMENTOR_GROUP, name=name):
-            _instrumenting_distro(settings).load_instrumentor(entry_point)
-
-
-@contextlib.contextmanager
-def _excluding(names: tuple[str, ...]) -> Iterator[None]:
-    # _load_instrumentors reads its exclusions from the environment only.
-    saved = os.environ.get(DISABLED_INSTRUMENTATIONS)
-    os.environ[DISABLED_INSTRUMENTATIONS] = ",".join(filter(None, (saved, *names)))
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ[DISABLED_INSTRUMENTATIONS]
-        else:
-            os.environ[DISABLED_INSTRUMENTATIONS] = saved
+    for entry in _installed().instrumentors:
+        if entry.name == name:
+            _apply(settings, entry)  # once: Django calls setup() more than once
 
 
 def _entry_point_names(group: str) -> set[str]:
@@ -147,8 +240,12 @@ def _without_bad_sampler(settings: Settings) -> Iterator[None]:
 
 def configure_sdk(settings: Settings) -> str:
     """Run the installed configurator (the distro's SDK configurator); returns its class."""
+    import uuid
+
     from opentelemetry.instrumentation.version import __version__ as auto_version
     from opentelemetry.util._importlib_metadata import entry_points
+
+    from ._otel_log import keep_secrets_local, otel_warnings, quiet_export_failures
 
     _distro_instance(settings)
     attributes: dict[str, Any] = {"process.pid": os.getpid()}
@@ -172,18 +269,3 @@ def configure_sdk(settings: Settings) -> str:
     raise RuntimeError(
         f"no OpenTelemetry configurator to run ({hint}); install opentelemetry-distro"
     )
-
-
-class _NoDebuggerPin(logging.Filter):
-    """Werkzeug's ``* Debugger PIN: …`` line unlocks its debugger's remote console."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name.startswith("werkzeug") and "Debugger PIN:" in str(record.msg))
-
-
-def keep_secrets_local() -> None:
-    """OpenTelemetry's log handlers never export the debugger PIN; the console still shows it."""
-    for handler in logging.getLogger().handlers:
-        opentelemetry = type(handler).__module__.startswith("opentelemetry")
-        if opentelemetry and not any(isinstance(f, _NoDebuggerPin) for f in handler.filters):
-            handler.addFilter(_NoDebuggerPin())

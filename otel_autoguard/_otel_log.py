@@ -135,3 +135,18 @@ def quiet_export_failures(settings: Settings) -> None:
     if not any(isinstance(h, _ExportFailures) for h in logger.handlers):
         logger.addHandler(_ExportFailures(settings, collectors(os.environ)))
         logger.propagate = False
+
+
+class _NoDebuggerPin(logging.Filter):
+    """Werkzeug's ``* Debugger PIN: …`` line unlocks its debugger's remote console."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("werkzeug") and "Debugger PIN:" in str(record.msg))
+
+
+def keep_secrets_local() -> None:
+    """OpenTelemetry's log handlers never export the debugger PIN; the console still shows it."""
+    for handler in logging.getLogger().handlers:
+        opentelemetry = type(handler).__module__.startswith("opentelemetry")
+        if opentelemetry and not any(isinstance(f, _NoDebuggerPin) for f in handler.filters):
+            handler.addFilter(_NoDebuggerPin())

@@ -8,7 +8,6 @@ equivalent to another, so an application's own pipeline is never dropped on a gu
 from __future__ import annotations
 
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 # Names of this machine that reach the same collector.
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "ip6-localhost"})
@@ -36,6 +35,8 @@ def normalize_endpoint(url: str) -> str:
     if "://" not in text:
         # gRPC endpoints are often written "host:port".
         text = "http://" + text
+    from urllib.parse import urlsplit  # not at start: the exit and the doctor need it
+
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
@@ -70,9 +71,13 @@ def describe(processor: object) -> Pipeline | None:
     exporter = getattr(processor, "span_exporter", None)
     if exporter is None:
         return None
-    # otel-autoguard's hand-over wrapper (``_handover.INNER``) is the pipeline it wraps.
+    # otel-autoguard's hand-over wrapper (``_handover.INNER``) is the pipeline it wraps,
+    # and a stand-in (``_exporters``) is the exporter it will make (not made here).
     exporter = getattr(exporter, "otel_autoguard_inner", exporter)
+    target = getattr(type(exporter), "otel_autoguard_target", None)
     kind = f"{type(exporter).__module__}.{type(exporter).__qualname__}"
+    if isinstance(target, str):
+        kind = target.replace(":", ".")
     destination, shown = _destination(exporter)
     return Pipeline(kind, destination, shown)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import threading
 from typing import Any
 
 from . import (
@@ -28,6 +27,7 @@ from . import (
     _callsite,
     _collector,
     _exit,
+    _exporters,
     _forks,
     _handover,
     _instrument_cli,
@@ -37,7 +37,7 @@ from . import (
     _reloader,
 )
 from ._boundary import TELEMETRY_OFF, emit, guard
-from ._decisions import Decided, Exited, record
+from ._decisions import Decided, Exited, record, thread_names
 from ._events import Context
 from ._manual import AppSetup
 from ._roles import Decision, Role
@@ -166,7 +166,7 @@ class Process:
         from . import _servers
 
         with guard(self.settings, "instrumenting libraries", TELEMETRY_OFF) as outcome:
-            _otel.instrument(self.settings)
+            _otel.instrument(self.settings, serving=self.configured)
             _servers.install(Context(self.settings, self.decision, self))
         return outcome.ok
 
@@ -180,7 +180,7 @@ class Process:
             self.configured, self.role = True, Role.SERVE
             with guard(settings, "configuring the OpenTelemetry SDK", TELEMETRY_OFF) as outcome:
                 before = _providers.pipelines()
-                _handover.install(settings)
+                _exporters.install(settings, spans=_handover.install(settings))
                 configurator = _otel.configure_sdk(settings)
                 _handover.configured(destination(os.environ))
                 # What this configuration set up, before the application's held span
@@ -193,6 +193,7 @@ class Process:
                 for provider, _processors in self.ours.values():
                     atexit.unregister(provider.shutdown)
                 self.collectors = collectors(os.environ)
+                _otel.instrument_serving(settings)
                 self.app.configured()
                 _exit.flush_on_sigterm(settings, self._flush_on_sigterm)
                 if settings.reloader_child and _exit.in_main_thread():
@@ -263,8 +264,7 @@ class Process:
 
     def _report_exit(self) -> None:
         assert self.settings is not None
-        threads = tuple(sorted(t.name for t in threading.enumerate()))
-        record(self.settings, Exited(str(self.role), _providers.held(), threads))
+        record(self.settings, Exited(str(self.role), _providers.held(), thread_names()))
 
     def snapshot(self) -> dict[str, Any]:
         """What ``otel-autoguard doctor`` shows of this process."""

@@ -19,15 +19,13 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import subprocess
-import time
 from types import FrameType
 from typing import Any, Callable
 
-from ._boundary import emit, guard
+from ._boundary import guard
 from ._events import Context
 from ._exit import hold_stop_signals
-from ._settings import RELOADER_PID, STOP_TIMEOUT, Settings
+from ._settings import RELOADER_PID
 
 
 def entering_as_parent(ctx: Context, module: Any, run_main: bool, reason: str) -> None:
@@ -47,77 +45,10 @@ def entering_as_parent(ctx: Context, module: Any, run_main: bool, reason: str) -
         "making the reloader stop gracefully",
         "a stop kills the serving child as the reloader does, with the spans it still holds",
     ):
-        if not isinstance(getattr(module, "subprocess", None), _Subprocess):
-            module.subprocess = _Subprocess(ctx.settings)
+        from ._graceful import Subprocess  # a reloader parent only: it has subprocess
 
-
-class _Subprocess:
-    """The reloader module's view of ``subprocess``, with a graceful ``call`` and ``run``.
-
-    Every name is looked up on ``subprocess`` when it is used, never copied: a ``call``
-    or ``run`` that a test mocked (``mock.patch("django.utils.autoreload.subprocess.run")``)
-    or someone else patched is called as it is, and only the standard library's own
-    is made graceful.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(subprocess, name)
-
-    def call(self, args: Any, **kwargs: Any) -> int:
-        if not _stdlib(subprocess.call):
-            return int(subprocess.call(args, **kwargs))
-        return self._graceful(args, **kwargs)
-
-    def _graceful(self, args: Any, **kwargs: Any) -> int:
-        proc = subprocess.Popen(args, **kwargs)
-        try:
-            return proc.wait()
-        except BaseException as exc:
-            # KeyboardInterrupt, or SystemExit from Werkzeug's SIGTERM handler.
-            _stop(proc, exc, self._settings)
-            raise
-
-    def run(self, args: Any, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
-        # Django's autoreloader: subprocess.run(args, env=..., close_fds=False).
-        if not _stdlib(subprocess.run) or (
-            {"input", "capture_output", "timeout", "check"} & kwargs.keys()
-        ):
-            return subprocess.run(args, **kwargs)  # noqa: PLW1510 - the caller's choice
-        return subprocess.CompletedProcess(args, self._graceful(args, **kwargs))
-
-
-def _stdlib(function: Any) -> bool:
-    """``function`` is the standard library's own (not a mock, not someone's patch)."""
-    code = getattr(function, "__code__", None)
-    return code is not None and code.co_filename == subprocess.__file__
-
-
-def _stop(proc: subprocess.Popen[Any], exc: BaseException, settings: Settings) -> None:
-    sig = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
-    if proc.poll() is None:
-        # The child may have had the signal already (Ctrl-C reaches the whole
-        # process group); it ignores repeats (stop_once).
-        proc.send_signal(sig)
-    deadline = time.monotonic() + settings.stop_timeout
-    while True:
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            return
-        except subprocess.TimeoutExpired:
-            emit(
-                settings,
-                f"the serving child (pid {proc.pid}) did not exit within "
-                f"{settings.stop_timeout:g}s of the stop signal ({STOP_TIMEOUT}); killed it",
-            )
-            break
-        except (KeyboardInterrupt, SystemExit):
-            emit(settings, f"second stop request: killed serving child pid {proc.pid}")
-            break
-    proc.kill()
-    proc.wait()
+        if not isinstance(getattr(module, "subprocess", None), Subprocess):
+            module.subprocess = Subprocess(ctx.settings)
 
 
 def child_serving(run_main: bool) -> None:

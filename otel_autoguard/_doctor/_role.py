@@ -54,6 +54,12 @@ _SERVERS = {
     "`celery beat` configure this process; gevent/eventlet pools are not covered",
     "rq": "`rq worker` is configured once its work loop starts; each forked work horse flushes "
     "its spans before os._exit; SimpleWorker runs the jobs in this process",
+    "hypercorn": "this process becomes `supervisor` (idle; with --reload `reloader-parent`) and "
+    "each worker it spawns is configured when it starts, before the app is loaded; with "
+    "--workers 0, `serve` when its worker starts",
+    "granian": "this process becomes `supervisor` (idle: no SDK, threads or exports); each "
+    "worker (forked up to Python 3.13, spawned from 3.14) is configured when it starts, before "
+    "the app is loaded, and flushes when it stops",
 }
 
 
@@ -183,10 +189,27 @@ def idle_parent(environ: Mapping[str, str], argv: Sequence[str]) -> str | None: 
         return "its uvicorn --workers parent"
     if tool == "gunicorn":
         return "its gunicorn arbiter (whose SDK every worker inherits through the fork)"
+    if tool == "hypercorn" and hypercorn_workers(program.args) != "0":
+        return f"its hypercorn {'--reload parent' if '--reload' in args else 'supervisor'}"
+    if tool == "granian":
+        return "its granian main process (whose SDK a forked worker inherits)"
     in_process = {"solo", "threads", "gevent", "eventlet"} & {a.split("=")[-1] for a in args}
     if tool == "celery" and "worker" in args and not in_process:
         return "its Celery prefork main process (whose SDK every pool process inherits)"
     return None
+
+
+def hypercorn_workers(args: Sequence[str]) -> str | None:
+    """The value of hypercorn's ``-w`` / ``--workers`` (the last one given), if any."""
+    found = None
+    for i, arg in enumerate(args):
+        if arg in ("-w", "--workers"):
+            found = args[i + 1] if i + 1 < len(args) else None
+        elif arg.startswith("--workers="):
+            found = arg.split("=", 1)[1]
+        elif arg.startswith("-w") and not arg.startswith("--"):
+            found = arg[2:]
+    return found
 
 
 def conflicts(

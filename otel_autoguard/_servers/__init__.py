@@ -21,6 +21,8 @@ _SERVERS = (
     "_django",
     "_waitress",
     "_uwsgi",
+    "_hypercorn",
+    "_granian",
     "_celery",
     "_rq",
     "_socket",

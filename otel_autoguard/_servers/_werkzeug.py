@@ -8,14 +8,16 @@ being the reloader's child is the reloader parent and never serves.
 from __future__ import annotations
 
 import functools
-import logging
 import os
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import _reloader
 from .._events import Context
 from .._imports import patch_on_import
 from .._patching import before, is_patched, replace
+
+if TYPE_CHECKING:
+    import logging  # not at start: it imports threading (see _instrumentors)
 
 
 def install(ctx: Context) -> None:

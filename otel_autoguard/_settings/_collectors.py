@@ -6,15 +6,14 @@ at exit and the export-failure line; the rules are :mod:`otel_autoguard._otlp`'s
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from .. import _otlp
 from . import first
 
 
-@dataclasses.dataclass(frozen=True)
-class Collector:
+class Collector(NamedTuple):
     """One signal's OTLP destination: the endpoint as configured, and its TCP address."""
 
     signal: str

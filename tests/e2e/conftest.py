@@ -117,6 +117,19 @@ def servers_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
     return _with_extras(venv, wheel, "fastapi,django", SERVERS)
 
 
+# hypercorn and granian (its reload extra brings watchfiles) with FastAPI: a venv of their own,
+# so that the other servers' tests never wait for these installs.
+ASYNC_SERVERS = ("hypercorn", "granian[reload]", "fastapi")
+
+
+@pytest.fixture(scope="session")
+def hypercorn_granian_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
+    """One 3.11 venv with hypercorn and granian, installed as users do (``[fastapi]``)."""
+    path = tmp_path_factory.mktemp("venv-hypercorn-granian")
+    venv = make_venv(path, default_python(), wheel, *APP_EXTRAS)
+    return _with_extras(venv, wheel, "fastapi", ASYNC_SERVERS)
+
+
 # uWSGI builds from source with gcc against the venv's Python (headers and
 # libpython come with every pyenv CPython). 2.0.26 is the last release in which
 # Python threads are off unless --enable-threads.

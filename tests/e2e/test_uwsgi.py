@@ -79,6 +79,14 @@ def wait_idle(proc: Proc) -> None:
     proc.wait_until(idle, "idle workers")
 
 
+def wait_apps_loaded(proc: Proc, count: int) -> None:
+    """Until ``count`` app loads are logged. A lazy-apps worker is configured before it
+    imports the app; a stop signal while it still imports it (instrumenting Flask on the
+    way) is a KeyboardInterrupt there, and uWSGI then keeps it running without an app until
+    its 60 s mercy: the same without otel-autoguard, in a shorter window."""
+    proc.wait_until(lambda: proc.output().count("(default app)") >= count, f"{count} app loads")
+
+
 def workers(proc: Proc) -> list[int]:
     return [int(pid) for pid in _SPAWNED.findall(proc.output())]
 
@@ -204,6 +212,7 @@ def test_stop_loses_nothing_with_a_slow_collector(
             OTEL_BSP_SCHEDULE_DELAY="60000",
         )  # fmt: skip
         proc.wait_configured(2)
+        wait_apps_loaded(proc, 2 if "--lazy-apps" in options else 1)
         answered = serve(port, N)
         assert receiver.server_spans() == []
         stop(proc, sig, group)
@@ -273,6 +282,7 @@ def test_reload_loses_nothing(
     else:
         proc.signal(how, group=False)
     proc.wait_configured(4)
+    wait_apps_loaded(proc, 4 if "--lazy-apps" in options else 2)
     # The old workers flushed on their way out (a 60 s batch delay otherwise).
     assert len(receiver.wait_for_server_spans(N)) == N
     answered += serve(port, N)

@@ -382,6 +382,10 @@ def test_role_is_predicted_by_detect_role() -> None:
         ("celery -A proj worker", "defer", "celery: role unknown",
          "main process becomes `supervisor`"),
         ("rq worker", "defer", "rq: role unknown", "each forked work horse flushes"),
+        ("hypercorn -w 2 app:app", "defer", "hypercorn: role unknown",
+         "this process becomes `supervisor`"),
+        ("granian --interface wsgi app:app", "defer", "granian: role unknown",
+         "each worker (forked up to Python 3.13, spawned from 3.14) is configured"),
         ("celery -A proj inspect active", "skip", "celery inspect", None),
     ],
 )  # fmt: skip
@@ -518,6 +522,13 @@ def test_exec_environ_is_the_environment_given_at_exec(monkeypatch: pytest.Monke
         ("uvicorn app:app --reload", {}, "its uvicorn --reload parent"),
         ("uvicorn app:app --workers=2", {}, "its uvicorn --workers parent"),
         ("gunicorn app:app", {}, "its gunicorn arbiter"),
+        ("hypercorn app:app", {}, "its hypercorn supervisor"),
+        ("hypercorn --workers=3 app:app", {}, "its hypercorn supervisor"),
+        ("hypercorn --reload app:app", {}, "its hypercorn --reload parent"),
+        ("hypercorn -w 0 app:app", {}, None),
+        ("hypercorn -w0 app:app", {}, None),
+        ("hypercorn --workers=0 app:app", {}, None),
+        ("granian --interface asgi --workers 2 app:app", {}, "its granian main process"),
         ("celery -A proj worker -c 2", {}, "its Celery prefork main process"),
         ("celery -A proj worker --pool solo", {}, None),
         ("celery -A proj worker --pool=threads", {}, None),
@@ -534,3 +545,21 @@ def test_the_idle_parent_of_a_command(
 
     found = _role.idle_parent(environ, _role.interpreter_argv(shlex.split(command)))
     assert (found or "").startswith(parent or "") and (found is None) == (parent is None)
+
+
+@pytest.mark.parametrize(
+    ("args", "workers"),
+    [
+        ([], None),
+        (["-w", "2", "app:app"], "2"),
+        (["--workers", "0"], "0"),
+        (["--workers=4", "-w", "1"], "1"),
+        (["-w3"], "3"),
+        (["-w"], None),
+        (["--worker-class", "trio", "app:app"], None),
+    ],
+)
+def test_hypercorn_workers(args: list[str], workers: str | None) -> None:
+    from otel_autoguard._doctor._role import hypercorn_workers
+
+    assert hypercorn_workers(args) == workers

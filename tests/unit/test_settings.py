@@ -68,6 +68,11 @@ def test_defaults() -> None:
             "using 20",
         ),
         (
+            {"OTEL_AUTOGUARD_INSTRUMENT": "eager"},
+            "OTEL_AUTOGUARD_INSTRUMENT='eager' is not valid; accepted: on-import, at-start; "
+            "using on-import",
+        ),
+        (
             {"OTEL_AUTOGUARD_STOP_TIMEOUT": "inf"},
             "OTEL_AUTOGUARD_STOP_TIMEOUT='inf' is not valid; accepted: a number of seconds > 0; "
             "using 20",
@@ -88,6 +93,9 @@ def test_malformed_values_name_the_variable(environ: dict[str, str], problem: st
         ({"OTEL_TRACES_SAMPLER": " always_off "}, "traces_sampler", "always_off"),
         ({"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "grpc"}, "protocol_set", True),
         ({"OTEL_PYTHON_CONFIGURATOR": "vendor"}, "configurator", "vendor"),
+        ({}, "instrument_at_start", False),
+        ({"OTEL_AUTOGUARD_INSTRUMENT": " At-Start "}, "instrument_at_start", True),
+        ({"OTEL_AUTOGUARD_INSTRUMENT": "on-import"}, "instrument_at_start", False),
         (
             {"OTEL_RESOURCE_ATTRIBUTES": "a=b, service.instance.id=x"},
             "has_resource_instance_id",
