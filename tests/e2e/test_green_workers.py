@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_gunicorn import assert_exact, start, traffic
-from tests.support.checks import HOLD
-from tests.support.procs import Proc, Venv
+from tests.support.checks import HOLD, one_span_per_request
+from tests.support.procs import Proc, Venv, free_port, otel_env, serve
 from tests.support.receiver import Receiver
 
 # gunicorn 27 ships no eventlet worker (gunicorn/workers/ has no geventlet.py; `-k eventlet`:
@@ -84,4 +84,21 @@ def test_green_max_requests_and_hup_lose_nothing(
     proc.signal(signal.SIGTERM, group=False)
     assert proc.wait() == 0
     assert_exact(proc, receiver, answered)
+    assert "Exception ignored" not in proc.output()
+
+
+def test_gevent_pywsgi_is_configured_and_exact(
+    procs: list[Proc], green_venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    port = free_port()
+    env = otel_env(receiver.endpoint, PORT=str(port), **HOLD)
+    cmd = [green_venv.python, "gevent_app.py"]
+    proc = serve(procs, cmd, app_dir, env=env, port=port, name="pywsgi")
+    (pid,) = proc.wait_configured(1)
+    assert pid == proc.pid
+    answered = traffic(port)
+    assert set(answered) == {pid}
+    proc.signal(signal.SIGTERM, group=False)
+    proc.wait()
+    one_span_per_request(receiver, answered)
     assert "Exception ignored" not in proc.output()
