@@ -23,6 +23,7 @@ _SERVERS = (
     "_uwsgi",
     "_hypercorn",
     "_granian",
+    "_gevent",
     "_celery",
     "_rq",
     "_socket",

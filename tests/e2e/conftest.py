@@ -213,3 +213,15 @@ def redis_url(redis_server: RedisServer) -> str:
     """A Redis emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+# gunicorn's green worker classes and gevent's own server, with Flask (the wheel brings
+# its instrumentation): a venv of their own, so no other test waits for these installs.
+GREEN_SERVERS = ("gunicorn", "gevent", "eventlet")
+
+
+@pytest.fixture(scope="session")
+def green_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
+    """One 3.11 venv with gunicorn, gevent and eventlet beside the wheel."""
+    path = tmp_path_factory.mktemp("venv-green")
+    return make_venv(path, default_python(), wheel, *APP_EXTRAS, *GREEN_SERVERS)
