@@ -9,7 +9,9 @@ is its own ``uwsgi.post_fork_hook``.
 The first ``import`` statement after the ``uwsgi`` module exists tells where we
 are: in the master (the app loads before the fork), ``uwsgi.post_fork_hook`` is
 set; in a worker (``--lazy-apps``, the app loads after the fork), the worker is
-configured at once. Either way before its first request. Each worker then sets
+configured at once. Either way before its first request, and with handlers of its
+own for the stop signals until uWSGI sets the worker's (it still has the master's,
+under which a stop is lost). Each worker then sets
 ``uwsgi.atexit`` to flush on its way out. A hook the application sets before or
 after ours is kept and called too.
 """
@@ -22,6 +24,7 @@ import signal
 import sys
 import types
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any, Callable
 
 from .._boundary import emit, guard
@@ -142,6 +145,7 @@ def _worker_started(ctx: Context, uwsgi: Any) -> None:
         # before the interpreter's own teardown, and also with
         # ``--skip-atexit-teardown``, which skips Python's exit handlers.
         _chain(uwsgi, "atexit", before=_hold_stop_signals, after=events.flush)
+        _stop_while_booting()
         # uWSGI's signal handlers call exit(): run in the SDK's export threads,
         # they would end the worker while its main thread flushes. Threads
         # inherit the signal mask of the thread that starts them.
@@ -150,6 +154,18 @@ def _worker_started(ctx: Context, uwsgi: Any) -> None:
             events.serving(f"uWSGI worker {uwsgi.worker_id()} started")
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _stop_while_booting() -> None:
+    """Until uWSGI's C code sets this worker's own handlers (after this hook, and after the
+    app is loaded with ``--lazy-apps``), a stop signal ends the worker at once: it still has
+    the master's handlers, inherited through the fork, under which a stop is lost."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(sig, stop)
 
 
 def _hold_stop_signals() -> None:

@@ -413,3 +413,51 @@ def test_a_uwsgi_from_elsewhere_with_virtualenv(
     stop(proc, signal.SIGINT, group=False)
     assert proc.wait() == 0
     assert_exactly_once(proc, receiver, answered)
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return {int(p) for p in f.read().split()}
+    except OSError:
+        return set()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_stop_signal_while_a_worker_boots_stops_it(
+    procs: list[Proc], uwsgi_venv: Venv, app_dir: Path, receiver: Receiver
+) -> None:
+    # Until uWSGI's C code sets a new worker's handlers (after the post-fork hook, where it
+    # is configured), the worker has the master's: a SIGINT there was lost, the worker
+    # served on (not gone after 15 s) and a master stopped then waited for it (20 s+).
+    proc, port = start(procs, uwsgi_venv, app_dir, receiver, "--master", "--processes", "2")
+    proc.wait_configured(2)
+    answered = serve(port, N)
+    receiver.wait_for_server_spans(N)
+    known = _children(proc.pid)
+    os.kill(min(known), signal.SIGKILL)  # the master respawns it: stop the new one at once
+    deadline = time.monotonic() + 30
+    while not (_children(proc.pid) - known):
+        assert time.monotonic() < deadline, proc.output()
+        time.sleep(0.0005)
+    (worker,) = _children(proc.pid) - known
+    time.sleep(0.01)
+    os.kill(worker, signal.SIGINT)
+    sent = time.monotonic()
+    while not _gone(worker) and time.monotonic() - sent < 8:
+        time.sleep(0.01)
+    took = time.monotonic() - sent
+    print(f"SIGINT 10 ms after the respawn: worker {worker} gone after {took:.2f}s")
+    assert _gone(worker), f"worker {worker} still running {took:.1f}s after SIGINT"
+    assert took < 3, f"worker {worker} took {took:.1f}s to stop"
+    proc.signal(signal.SIGINT, group=False)
+    assert proc.wait(30) == 0
+    one_span_per_request(receiver, answered)
+    assert worker not in {s.pid for s in receiver.data.spans}
