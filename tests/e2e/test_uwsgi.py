@@ -81,9 +81,8 @@ def wait_idle(proc: Proc) -> None:
 
 def wait_apps_loaded(proc: Proc, count: int) -> None:
     """Until ``count`` app loads are logged. A lazy-apps worker is configured before it
-    imports the app; a stop signal while it still imports it (instrumenting Flask on the
-    way) is a KeyboardInterrupt there, and uWSGI then keeps it running without an app until
-    its 60 s mercy: the same without otel-autoguard, in a shorter window."""
+    imports the app; these tests stop workers that serve, not workers still importing it
+    (a stop then is the boot-window case, tested on its own)."""
     proc.wait_until(lambda: proc.output().count("(default app)") >= count, f"{count} app loads")
 
 
