@@ -36,6 +36,18 @@ def hold_stop_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
+def stop_at_once(signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -> None:
+    """In a forked worker that still has its parent's handlers until its server sets its
+    own: a stop signal ends it at once (``SystemExit``: exit handlers still flush). Under
+    the parent's handler it would only set a flag of the parent's copy, and be lost."""
+    for sig in signals:
+        signal.signal(sig, _exit_now)
+
+
+def _exit_now(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 @contextlib.contextmanager
 def deferring_stop_signals() -> Iterator[None]:
     """Hold SIGINT, SIGTERM and SIGQUIT back while the block runs; deliver them after.

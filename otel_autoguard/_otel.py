@@ -30,7 +30,6 @@ from ._settings import (
 _GRPC_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc"
 _SAMPLER_GROUP = "opentelemetry_traces_sampler"
 _CONFIGURATOR_GROUP = "opentelemetry_configurator"
-_INSTRUMENTOR_GROUP = "opentelemetry_instrumentor"
 _STOCK_DISTRO = "opentelemetry.distro:OpenTelemetryDistro"
 
 _distro: Any = None

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
-from types import FrameType
 from typing import Any, Callable
 
 from .._events import Context
-from .._exit import deferring_stop_signals
+from .._exit import deferring_stop_signals, stop_at_once
 from .._imports import patch_on_import
 from .._patching import is_patched, patch_method, replace
 from .._providers import SIGNALS
@@ -62,7 +60,10 @@ def _serving(ctx: Context, target: Callable[..., Any], here: int) -> Callable[..
         forked = os.getpid() != here
         try:
             if forked:
-                _stop_while_booting()
+                # Until granian's worker function sets its handlers (once the app is
+                # loaded) it has the main process's: the main process, which sent the
+                # stop (a reload, a stop), would wait for this worker forever.
+                stop_at_once()
             with deferring_stop_signals():  # not half way through the set-up
                 ctx.events.serving("granian worker starting")
             return target(*args, **kwargs)
@@ -72,19 +73,3 @@ def _serving(ctx: Context, target: Callable[..., Any], here: int) -> Callable[..
                 ctx.events.ending(SIGNALS, report=True)
 
     return worker
-
-
-def _stop_while_booting() -> None:
-    """Until granian's worker function sets its own handlers (once the app is loaded), a stop
-    signal ends this forked worker at once.
-
-    It still has the main process's handlers, inherited through the fork: a SIGTERM would
-    only set a flag of the main process's copy, and the main process, which sent it (a
-    reload, a stop), would wait for this worker forever.
-    """
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(0)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop)

@@ -24,11 +24,11 @@ import signal
 import sys
 import types
 from collections.abc import Mapping
-from types import FrameType
 from typing import Any, Callable
 
 from .._boundary import emit, guard
 from .._events import Context
+from .._exit import stop_at_once
 
 # From this release on, Python threads are always on (``--enable-threads`` is a
 # no-op); before it they are off unless one of the options below is given.
@@ -145,7 +145,9 @@ def _worker_started(ctx: Context, uwsgi: Any) -> None:
         # before the interpreter's own teardown, and also with
         # ``--skip-atexit-teardown``, which skips Python's exit handlers.
         _chain(uwsgi, "atexit", before=_hold_stop_signals, after=events.flush)
-        _stop_while_booting()
+        # Until uWSGI's C code sets this worker's handlers (after this hook, and after the
+        # app is loaded with --lazy-apps), it has the master's, under which a stop is lost.
+        stop_at_once((signal.SIGINT, signal.SIGTERM, signal.SIGQUIT))
         # uWSGI's signal handlers call exit(): run in the SDK's export threads,
         # they would end the worker while its main thread flushes. Threads
         # inherit the signal mask of the thread that starts them.
@@ -154,18 +156,6 @@ def _worker_started(ctx: Context, uwsgi: Any) -> None:
             events.serving(f"uWSGI worker {uwsgi.worker_id()} started")
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-
-def _stop_while_booting() -> None:
-    """Until uWSGI's C code sets this worker's own handlers (after this hook, and after the
-    app is loaded with ``--lazy-apps``), a stop signal ends the worker at once: it still has
-    the master's handlers, inherited through the fork, under which a stop is lost."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(0)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
-        signal.signal(sig, stop)
 
 
 def _hold_stop_signals() -> None:

@@ -14,7 +14,18 @@ from pathlib import Path
 import pytest
 
 from tests.support.checks import HOLD, NO_SDK
-from tests.support.procs import Proc, Venv, base_env, free_port, get, otel_env, run, serve
+from tests.support.procs import (
+    Proc,
+    Venv,
+    base_env,
+    children,
+    free_port,
+    get,
+    new_children,
+    otel_env,
+    run,
+    serve,
+)
 from tests.support.receiver import Receiver, Span
 
 CONSUMER = 5  # Span.SpanKind.SPAN_KIND_CONSUMER
@@ -272,14 +283,6 @@ def test_a_django_project_worker_main_idle_pool_processes_configured(
     assert_idle_main(proc, receiver)
 
 
-def _pool(main: int) -> set[int]:
-    try:
-        with open(f"/proc/{main}/task/{main}/children") as f:
-            return {int(p) for p in f.read().split()}
-    except OSError:
-        return set()
-
-
 def test_a_warm_shutdown_while_a_pool_process_boots_is_as_quick_as_without(
     procs: list[Proc], setup: Setup, receiver: Receiver
 ) -> None:
@@ -291,12 +294,9 @@ def test_a_warm_shutdown_while_a_pool_process_boots_is_as_quick_as_without(
     proc.wait_configured(2)
     ran = send(venv, app, broker, 6)
     proc.wait_until(lambda: len(task_spans(receiver)) == 6, "the tasks' spans")
-    known = _pool(proc.pid)
+    known = children(proc.pid)
     os.kill(min(known), signal.SIGKILL)  # billiard forks a new pool process
-    deadline = time.monotonic() + 30
-    while not (_pool(proc.pid) - known):
-        assert time.monotonic() < deadline, proc.output()
-        time.sleep(0.0005)
+    new_children(proc, known)
     time.sleep(0.005)
     proc.signal(signal.SIGTERM, group=False)
     sent = time.monotonic()

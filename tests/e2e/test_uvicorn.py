@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 
 from tests.support.checks import HOLD, NO_SDK, one_span_per_request
-from tests.support.procs import Proc, Venv, free_port, get, otel_env, pid_of, serve
+from tests.support.procs import (
+    Proc,
+    Venv,
+    children,
+    free_port,
+    get,
+    new_children,
+    otel_env,
+    pid_of,
+    serve,
+)
 from tests.support.receiver import Receiver
 
 # The core set: also run on CPython 3.14 and 3.15 (scripts/test-chroot).
@@ -114,13 +124,8 @@ def test_single_server_flushes_on_sigterm(
 
 
 def _spawned(parent: int) -> set[int]:
-    try:
-        with open(f"/proc/{parent}/task/{parent}/children") as f:
-            pids = {int(p) for p in f.read().split()}
-    except OSError:
-        return set()
     found = set()
-    for pid in pids:
+    for pid in children(parent):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if b"spawn_main" in f.read():
@@ -145,10 +150,7 @@ def test_a_stop_while_a_server_boots_is_as_quick_as_without(
     receiver.wait_for_server_spans(N)  # exported: the killed server's are not lost
     known = _spawned(proc.pid)
     os.kill(min(known), signal.SIGKILL)  # the supervisor spawns a new server
-    deadline = time.monotonic() + 30
-    while not (_spawned(proc.pid) - known):
-        assert time.monotonic() < deadline, proc.output()
-        time.sleep(0.001)
+    new_children(proc, known, lambda: _spawned(proc.pid))
     time.sleep(0.3)  # the new interpreter has started; it is being configured
     proc.signal(signal.SIGTERM, group=False)
     sent = time.monotonic()

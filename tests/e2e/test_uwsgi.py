@@ -14,7 +14,16 @@ from pathlib import Path
 import pytest
 
 from tests.support.checks import one_span_per_request
-from tests.support.procs import Proc, Venv, free_port, get, otel_env, wait_port
+from tests.support.procs import (
+    Proc,
+    Venv,
+    children,
+    free_port,
+    get,
+    new_children,
+    otel_env,
+    wait_port,
+)
 from tests.support.receiver import Receiver
 
 N = 8
@@ -414,14 +423,6 @@ def test_a_uwsgi_from_elsewhere_with_virtualenv(
     assert_exactly_once(proc, receiver, answered)
 
 
-def _children(pid: int) -> set[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return {int(p) for p in f.read().split()}
-    except OSError:
-        return set()
-
-
 def _gone(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -440,13 +441,9 @@ def test_a_stop_signal_while_a_worker_boots_stops_it(
     proc.wait_configured(2)
     answered = serve(port, N)
     receiver.wait_for_server_spans(N)
-    known = _children(proc.pid)
+    known = children(proc.pid)
     os.kill(min(known), signal.SIGKILL)  # the master respawns it: stop the new one at once
-    deadline = time.monotonic() + 30
-    while not (_children(proc.pid) - known):
-        assert time.monotonic() < deadline, proc.output()
-        time.sleep(0.0005)
-    (worker,) = _children(proc.pid) - known
+    (worker,) = new_children(proc, known)
     time.sleep(0.01)
     os.kill(worker, signal.SIGINT)
     sent = time.monotonic()

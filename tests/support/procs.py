@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "tests" / "e2e" / "apps"
@@ -75,6 +75,28 @@ def make_venv(path: Path, python: str, wheel: Path, *extra: str) -> Venv:
 
 SPOOL_ROOT = os.path.join(tempfile.gettempdir(), f"otel-autoguard-tests-{os.getpid()}")
 """Where the apps under test spool (the runner's own folder, not the user's cache)."""
+
+
+def children(pid: int) -> set[int]:
+    """The direct children of ``pid`` (of its main thread); none once it is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return {int(p) for p in f.read().split()}
+    except OSError:
+        return set()
+
+
+def new_children(
+    proc: Proc, known: set[int], find: Callable[[], set[int]] | None = None
+) -> set[int]:
+    """Polled fast (a boot window lasts ~100 ms) until ``find()`` (default: the children of
+    ``proc``) holds a pid not in ``known``; those new pids."""
+    look = find or (lambda: children(proc.pid))
+    deadline = time.monotonic() + 30
+    while not (look() - known):
+        assert time.monotonic() < deadline, proc.output()
+        time.sleep(0.0005)
+    return look() - known
 
 
 def free_port() -> int:
