@@ -11,7 +11,8 @@ app.conf.update(
     worker_hijack_root_logger=False,
     # otel-autoguard's debug lines stay lines of their own (the tests read them).
     worker_redirect_stdouts=False,
-    beat_schedule={"tick": {"task": "tasks.tick", "schedule": 0.5}},
+    # beat sleeps about 1 s between sends: the test stops it in that sleep.
+    beat_schedule={"tick": {"task": "tasks.tick", "schedule": 1.0}},
 )
 
 
