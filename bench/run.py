@@ -62,6 +62,10 @@ INSTRUMENT = "opentelemetry-instrument"
 AUTOGUARD = "otel-autoguard"
 HAND_WRITTEN = "hand-written"
 CONFIGS = (BARE, INSTRUMENT, AUTOGUARD, HAND_WRITTEN)
+FLOOR = "import floor"
+"""Bare Python importing, in the serving process only, what the official SDK configurator and
+the Flask instrumentor import, and setting nothing up: what no set-up can start below (start
+and reload only)."""
 
 PLAIN = "no reloader"
 RELOADER = "reloader"
@@ -131,6 +135,20 @@ FlaskInstrumentor().instrument_app(app)
 """,
 )
 assert MANUAL_SOURCE != APP_SOURCE
+
+FLOOR_SOURCE = APP_SOURCE.replace(
+    "app = Flask(__name__)\n",
+    """app = Flask(__name__)
+
+if os.environ.get("WERKZEUG_RUN_MAIN") == "true" or sys.argv[2] != "reload":
+    # Imported, never used: the configurator module (the SDK's providers and processors)
+    # and the Flask instrumentor (instrumentor, semconv, wsgi). Not the exporters, which
+    # otel-autoguard imports in the export thread.
+    import opentelemetry.instrumentation.flask  # noqa: F401
+    import opentelemetry.sdk._configuration  # noqa: F401
+""",
+)
+assert FLOOR_SOURCE != APP_SOURCE
 
 T = TypeVar("T")
 
@@ -252,6 +270,7 @@ def write_app(directory: Path) -> Path:
     app = directory / "app.py"
     app.write_text(APP_SOURCE)
     (directory / "app_manual.py").write_text(MANUAL_SOURCE)
+    (directory / "app_floor.py").write_text(FLOOR_SOURCE)
     return app
 
 
@@ -299,6 +318,10 @@ def launchers(setup: Setup, endpoint: str) -> list[Launcher]:
         Launcher(AUTOGUARD, (setup.autoguard.python,), otel),
         Launcher(HAND_WRITTEN, (bare.python,), otel, "app_manual.py"),
     ]
+
+
+def floor_launcher(setup: Setup) -> Launcher:
+    return Launcher(FLOOR, (setup.bare.python,), clean_env(), "app_floor.py")
 
 
 def start_receiver() -> Receiver:
@@ -776,9 +799,11 @@ def render_start(starts: Sequence[StartResult], runs: int) -> list[str]:
                 f"{s.median_ms[BARE]:.0f}",
                 *(
                     f"{s.median_ms[name]:.0f} ({s.added_ms[name]:+.0f})"
-                    for name in (INSTRUMENT, HAND_WRITTEN, AUTOGUARD)
+                    for name in (INSTRUMENT, HAND_WRITTEN, AUTOGUARD, FLOOR)
+                    if name in s.median_ms
                 ),
                 ratio,
+                floor_share(s.added_ms),
                 verdict(s.ratio is not None and s.ratio <= s.target_ratio and beats),
                 " / ".join(f"{s.first_request_ms[name]:.1f}" for name in CONFIGS),
             ]
@@ -789,7 +814,9 @@ def render_start(starts: Sequence[StartResult], runs: int) -> list[str]:
         "instrument (added)",
         "hand-written (added)",
         "autoguard (added)",
+        "floor (added)",
         "ratio",
+        "floor",
         "",
         "first GET ms: " + " / ".join(CONFIGS),
     ]
@@ -799,7 +826,16 @@ def render_start(starts: Sequence[StartResult], runs: int) -> list[str]:
         f"  ratio = autoguard added / instrument added; target <= {TARGET_START_RATIO} and "
         f"below {HAND_WRITTEN} (TracerProvider, MeterProvider, LoggerProvider with OTLP "
         "exporters and FlaskInstrumentor, at module top)",
+        f"  floor = {FLOOR} added / instrument added: bare Python importing the SDK "
+        "configurator's and the Flask instrumentor's modules in the serving process, "
+        "nothing set up; no set-up built on them can have a lower ratio",
     ]
+
+
+def floor_share(added: Mapping[str, float]) -> str:
+    if FLOOR not in added or added.get(INSTRUMENT, 0.0) <= 0:
+        return "n/a"
+    return f"{added[FLOOR] / added[INSTRUMENT]:.2f}"
 
 
 def render_reload(reloads: Sequence[DownResult], runs: int) -> list[str]:
@@ -826,6 +862,15 @@ def render_reload(reloads: Sequence[DownResult], runs: int) -> list[str]:
         f"  new child: {AUTOGUARD} added / {INSTRUMENT} added = {share}; target <= bare + "
         f"{TARGET_RELOAD_SHARE:g} x instrument's added ({limit:.0f} ms): "
         f"{verdict(guard.child_ms <= limit)}",
+        *(
+            [
+                f"  {FLOOR} (the new child imports what the configurator and the Flask "
+                f"instrumentor import, sets nothing up): added / {INSTRUMENT} added = "
+                + ("n/a" if added <= 0 else f"{(by[FLOOR].child_ms - bare.child_ms) / added:.2f}")
+            ]
+            if FLOOR in by
+            else []
+        ),
     ]
 
 
@@ -948,8 +993,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             apps = launchers(setup, receiver.endpoint)
             hook = measure_inert_hook(setup, args.runs)
             parents = measure_reloader_parent(setup, apps, args.runs_parent)
-            starts = measure_start(setup, apps, args.runs_start)
-            reloads = measure_no_collector(setup, apps, args.runs_reload, "4/6", "collector up")
+            with_floor = [*apps, floor_launcher(setup)]
+            starts = measure_start(setup, with_floor, args.runs_start)
+            reloads = measure_no_collector(
+                setup, with_floor, args.runs_reload, "4/6", "collector up"
+            )
             closed = f"http://127.0.0.1:{free_port()}"
             downs = measure_no_collector(setup, launchers(setup, closed), args.runs_down)
             throughput = measure_throughput(setup, apps, args.runs_wrk, args.wrk_seconds)
