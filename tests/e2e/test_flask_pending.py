@@ -132,11 +132,13 @@ def peer(attributes: dict[str, Any]) -> Any:
     return attributes.get("client.address", attributes.get("net.peer.ip"))
 
 
-def test_apps_made_before_serving_get_what_the_instrumentor_gives(
-    venv: Venv, tmp_path: Path
-) -> None:
-    out, stderr = probe(venv, tmp_path, HELD)
-    assert stderr == ""
+def check_held_apps(venv: Venv, cwd: Path) -> dict[str, Any]:
+    """Apps made before serving end up as the instrumentor's (any release): :data:`HELD`."""
+    out, stderr = probe(venv, cwd, HELD)
+    # Nothing of ours. (OpenTelemetry 1.28's SDK says "An instrument with name
+    # http.server.duration ... has been created already" for each app after the first,
+    # whichever way it was instrumented.)
+    assert [line for line in stderr.splitlines() if "otel-autoguard" in line or "Trace" in line] == []
     assert out["held"] is True and out["looks"] == [True] * 4
     assert out["at_import"] == []
     assert out["before_serving"] == {"loaded": [], "before": ["_Hook", "function"], "slot": "_Slot"}
@@ -162,18 +164,26 @@ def test_apps_made_before_serving_get_what_the_instrumentor_gives(
         "sub": {**reference, "class": "Sub"},
     }
     # The same requests, the same server spans: one each, answered early or not found too.
-    expected = out["spans"].pop("reference")
+    expected = out["spans"]["reference"]
     assert expected["codes"] == [200, 200, 404]
-    assert [(s[0], s[1]) for s in expected["spans"]] == [
-        ("GET /items/<int:item>", "SERVER"),
-        ("GET /early", "SERVER"),
-        ("GET /nope", "SERVER"),
-    ]
+    assert [kind for _, kind, _ in expected["spans"]] == ["SERVER"] * 3
     # Read inside ProxyFix, as the instrumentation is innermost.
-    assert {(peer(s[2]), s[2]["http.scheme"]) for s in expected["spans"]} == {
+    assert {(peer(a), a["http.scheme"]) for _, _, a in expected["spans"]} == {
         ("203.0.113.7", "https")
     }
-    assert out["spans"] == {"early": expected, "sub": expected, "late": expected}
+    assert out["spans"] == dict.fromkeys(("early", "sub", "late", "reference"), expected)
+    return out
+
+
+def test_apps_made_before_serving_get_what_the_instrumentor_gives(
+    venv: Venv, tmp_path: Path
+) -> None:
+    out = check_held_apps(venv, tmp_path)
+    assert [name for name, _, _ in out["spans"]["early"]["spans"]] == [
+        "GET /items/<int:item>",
+        "GET /early",
+        "GET /nope",
+    ]
 
 
 @pytest.mark.parametrize(
