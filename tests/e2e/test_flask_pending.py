@@ -138,7 +138,8 @@ def check_held_apps(venv: Venv, cwd: Path) -> dict[str, Any]:
     # Nothing of ours. (OpenTelemetry 1.28's SDK says "An instrument with name
     # http.server.duration ... has been created already" for each app after the first,
     # whichever way it was instrumented.)
-    assert [line for line in stderr.splitlines() if "otel-autoguard" in line or "Trace" in line] == []
+    ours = [line for line in stderr.splitlines() if "otel-autoguard" in line or "Trace" in line]
+    assert ours == []
     assert out["held"] is True and out["looks"] == [True] * 4
     assert out["at_import"] == []
     assert out["before_serving"] == {"loaded": [], "before": ["_Hook", "function"], "slot": "_Slot"}
