@@ -104,6 +104,7 @@ class _Held:
         self.pending: Any = None  # ours
         self.instrumentation: Any = None  # its module, once the instrumentor is applied
         self.instrumented: Any = None  # the class it gives apps (_InstrumentedFlask)
+        self.combined: Any = None  # an _InstrumentedFlask that is also ours (see _combined)
         self.apps: weakref.WeakKeyDictionary[Any, tuple[_Slot, _Hook, _Hook]] = (
             weakref.WeakKeyDictionary()
         )
@@ -165,6 +166,9 @@ def _restore(_module: Any) -> None:
 
 
 def _placeholders(app: Any) -> None:
+    instrumented = _held.instrumented
+    if instrumented is not None and isinstance(app, instrumented):
+        return  # made by _InstrumentedFlask.__init__ (type(app)(...) of a resolved app)
     with guard(_held.settings, "preparing a Flask app for its instrumentation", _UNTRACED):
         slot, before, teardown = _Slot(app.wsgi_app), _Hook(), _Hook()
         app.wsgi_app = slot
@@ -195,6 +199,7 @@ def release() -> None:
     with _held.lock:
         if getattr(flask_class, "__bases__", None) == (_held.original,):
             _held.instrumented = flask_class
+            _held.combined = _combined(flask_class, _held.pending)
         _held.instrumentation = module
         apps = list(_held.apps)
     for app in apps:
@@ -224,8 +229,16 @@ def _resolve(app: Any) -> None:
         slot.inner = built.wsgi_app
         if app.__dict__.get("wsgi_app") is slot:  # not wrapped since: exactly as before
             app.wsgi_app = built.wsgi_app
-        if type(app) is _held.pending and _held.instrumented is not None:
-            app.__class__ = _held.instrumented  # a user's subclass keeps its own class
+        if type(app) is _held.pending and _held.combined is not None:
+            app.__class__ = _held.combined  # a user's subclass keeps its own class
+
+
+def _combined(instrumented: Any, pending: Any) -> Any:
+    """``_InstrumentedFlask``, also a subclass of ours: an app that changes class stays an
+    instance of the ``Flask`` that modules imported before serving hold
+    (``from flask import Flask``), and is one of ``flask.Flask`` (the instrumentor's) after."""
+    names = {n: getattr(instrumented, n) for n in ("__module__", "__qualname__", "__doc__")}
+    return type(instrumented.__name__, (instrumented, pending), names)
 
 
 def _move(funcs: dict[Any, list[Any]], placeholder: _Hook, real: Any) -> None:

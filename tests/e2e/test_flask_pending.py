@@ -108,6 +108,15 @@ for name, app in [("early", early), ("sub", sub), ("late", late), ("reference", 
         for s in got
     ]}
 out["spans"] = spans
+# Names bound before serving (from flask import Flask) and flask.Flask now (the
+# instrumentor's) both still hold; another app from a resolved app's class is
+# instrumented once.
+again = type(early)("again")
+out["isinstance"] = {
+    name: [isinstance(app, cls) for cls in (captured, flask.Flask, flask.app.Flask)]
+    for name, app in [("early", early), ("sub", sub), ("late", late), ("reference", reference)]
+}
+out["again"] = [f.__name__ for f in again.before_request_funcs[None]]
 print(json.dumps(out))
 """
 )
@@ -173,6 +182,15 @@ def check_held_apps(venv: Venv, cwd: Path) -> dict[str, Any]:
         ("203.0.113.7", "https")
     }
     assert out["spans"] == dict.fromkeys(("early", "sub", "late", "reference"), expected)
+    # A subclass made before serving derives from the Flask of that moment, not from the
+    # instrumentor's class; the reference was never made from the held class.
+    assert out["isinstance"] == {
+        "early": [True, True, True],
+        "late": [True, True, True],
+        "sub": [True, False, True],
+        "reference": [False, True, True],
+    }
+    assert out["again"] == ["_before_request"]
     return out
 
 
