@@ -2,8 +2,9 @@
 
 A small ``sys.meta_path`` finder in the manner of dd-trace's ModuleWatchdog: it
 asks the other finders for the real spec and wraps the loader, so the callback
-runs after the module's code and before the importer receives the module.
-Modules we never watch pay one dict lookup per import.
+runs after the module's code and before the importer receives the module
+(:func:`before_import`: right before its code). Modules we never watch pay one
+dict lookup per import.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ._settings import Settings
 Callback = Callable[[ModuleType], None]
 
 _callbacks: dict[str, list[Callback]] = {}
+_before: dict[str, list[Callback]] = {}
 _lock = Lock(reentrant=True)
 _local = _thread._local()  # not threading: nothing early (see _instrumentors)
 
@@ -35,6 +37,20 @@ def when_imported(name: str, callback: Callback) -> None:
             _install()
             return
     callback(module)
+
+
+def before_import(name: str, callback: Callback) -> bool:
+    """Call ``callback(module)`` right before ``name``'s code runs, the module still empty.
+
+    False, and nothing is registered, if ``name`` is imported already (or is being
+    imported): its code has run, or runs now.
+    """
+    with _lock:
+        if name in sys.modules:
+            return False
+        _before.setdefault(name, []).append(callback)
+        _install()
+    return True
 
 
 def patch_on_import(
@@ -58,6 +74,7 @@ def uninstall() -> None:
     """Forget every pending callback and take the finder out (for tests)."""
     with _lock:
         _callbacks.clear()
+        _before.clear()
         sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _Finder)]
 
 
@@ -70,7 +87,7 @@ class _Finder:
         path: Sequence[str] | None,
         target: ModuleType | None = None,
     ) -> ModuleSpec | None:
-        if fullname not in _callbacks:
+        if fullname not in _callbacks and fullname not in _before:
             return None
         searching: set[str] = _local.__dict__.setdefault("searching", set())
         if fullname in searching:
@@ -107,6 +124,10 @@ class _Loader:
         module.__loader__ = self._wrapped
         if module.__spec__ is not None:
             module.__spec__.loader = self._wrapped
+        with _lock:
+            first = _before.pop(self._fullname, [])
+        for callback in first:
+            callback(module)
         self._wrapped.exec_module(module)
         with _lock:
             callbacks = _callbacks.pop(self._fullname, [])

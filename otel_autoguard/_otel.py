@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from . import _boundary, _instrumentors
+from . import _boundary, _flask_pending, _instrumentors
 from ._boundary import guard
 from ._imports import patch_on_import
 from ._instrumentors import Found
@@ -88,7 +88,8 @@ def instrument(settings: Settings, *, serving: bool) -> None:
     """Have every installed instrumentor applied when its library is imported.
 
     Those that wait for serving (:data:`._instrumentors.SERVING`) are applied now
-    if the process ``serving``, else by :func:`instrument_serving`. ``LATE`` ones
+    if the process ``serving``, else by :func:`instrument_serving`; so is Flask's,
+    imported before the role is known (:mod:`._flask_pending`). ``LATE`` ones
     wait for :func:`instrument_late`. With ``OTEL_AUTOGUARD_INSTRUMENT=at-start``
     all are applied now, as opentelemetry-instrument does.
     """
@@ -105,11 +106,15 @@ def instrument(settings: Settings, *, serving: bool) -> None:
         elif module is None:
             _waiting.append(entry)
         else:
-            patch_on_import(settings, [(module, functools.partial(_on_import, settings, entry))])
+            callback = functools.partial(_on_import, settings, entry)
+            if entry.name == _flask_pending.ENTRY:  # held back while the role is unknown
+                callback = functools.partial(_flask_pending.on_import, settings, callback)
+            patch_on_import(settings, [(module, callback)])
 
 
 def instrument_serving(settings: Settings) -> None:
     """Apply the instrumentors that wait for this process to serve (see :func:`instrument`)."""
+    _flask_pending.release()
     while _waiting:
         _apply(settings, _waiting.pop(0))
 

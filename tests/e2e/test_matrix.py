@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import _pyenv_python
+from tests.e2e.test_flask_pending import check_held_apps
 from tests.e2e.test_reloader import check_reloads
 from tests.support.matrix import CHROOT_PYTHONS, Cell, select
 from tests.support.procs import Proc, make_venv, run
@@ -46,3 +47,5 @@ def test_reloader_scenario(
     installed = run([venv.python, "-c", VERSIONS, *names]).stdout.split()
     assert [i.lower() for i in installed] == [r.lower() for r in cell.requirements]
     check_reloads(procs, venv, app_dir, receiver)
+    # An app made before the process serves gets the pieces of this instrumentation release.
+    check_held_apps(venv, app_dir)

@@ -113,8 +113,9 @@ def test_an_instrumentor_waits_for_its_library(green_venv: Venv, tmp_path: Path)
         "print(on('logging'))\n"
     )
     out = run([green_venv.python, "-c", code], cwd=tmp_path, env=otel_env("http://127.0.0.1:9"))
-    # flask at its import, requests at its own; logging (standard library) when serving.
-    assert out.stdout.split() == ["True", "False", "True", "True", "False"]
+    # requests at its import; flask too, but only once the process serves (its role is
+    # unknown: tests/e2e/test_flask_pending.py); logging (standard library) when serving.
+    assert out.stdout.split() == ["False", "False", "True", "True", "False"]
     assert "otel-autoguard: instrumenting" not in out.stderr  # no failure line
 
 

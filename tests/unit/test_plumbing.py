@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import pkgutil
@@ -85,6 +86,27 @@ def test_when_imported_runs_after_the_module_and_once(
     _imports.when_imported("autoguard_probe_mod", lambda m: seen.append(0))
     assert seen == [42, 0]
     sys.modules.pop("autoguard_probe_mod")
+
+
+def test_before_import_runs_before_the_modules_code_and_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "autoguard_probe_pre.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen: list[str] = []
+    assert _imports.before_import(
+        "autoguard_probe_pre", lambda m: seen.append(f"pre {vars(m).get('VALUE')}")
+    )
+    _imports.when_imported("autoguard_probe_pre", lambda m: seen.append(f"post {m.VALUE}"))
+    importlib.import_module("autoguard_probe_pre")
+
+    assert seen == ["pre None", "post 1"]
+    # Imported already: nothing is registered, and it says so.
+    assert not _imports.before_import("autoguard_probe_pre", lambda m: seen.append("again"))
+    del sys.modules["autoguard_probe_pre"]
+    importlib.import_module("autoguard_probe_pre")
+    assert seen == ["pre None", "post 1"]
+    sys.modules.pop("autoguard_probe_pre")
 
 
 def test_argv_fallback_without_orig_argv_or_proc(monkeypatch: pytest.MonkeyPatch) -> None:
