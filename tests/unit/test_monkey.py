@@ -1,0 +1,74 @@
+"""Instrumentors wait while gevent or eventlet monkey-patches (``_monkey``)."""
+
+from __future__ import annotations
+
+import types
+from typing import Callable
+
+import pytest
+
+from otel_autoguard import _monkey
+
+
+def patcher(module: str, name: str, body: Callable[[], None]) -> Callable[[], None]:
+    """``body`` as ``module.name``, wrapped as the post-import hook wraps it."""
+    owner = types.ModuleType(module)
+    setattr(owner, name, body)
+    dict(_monkey.hooks())[module](owner)
+    wrapped: Callable[[], None] = getattr(owner, name)
+    return wrapped
+
+
+def test_outside_patching_nothing_is_held() -> None:
+    assert _monkey.after_patching(lambda: None) is False
+
+
+@pytest.mark.parametrize(
+    ("module", "name"), [("gevent.monkey", "patch_all"), ("eventlet", "monkey_patch")]
+)
+def test_an_import_during_patching_is_instrumented_after_it(module: str, name: str) -> None:
+    ran: list[str] = []
+
+    def patch() -> None:
+        # What Celery's lazy proxy does from inside gevent's lock fix-up: an import.
+        assert _monkey.after_patching(lambda: ran.append("instrumented"))
+        ran.append("patched")
+
+    patcher(module, name, patch)()
+    assert ran == ["patched", "instrumented"]
+    assert _monkey.after_patching(lambda: None) is False
+
+
+def test_a_nested_patching_call_releases_only_at_the_outermost() -> None:
+    ran: list[str] = []
+    inner = patcher("gevent.monkey", "patch_all", lambda: ran.append("inner"))
+
+    def outer() -> None:
+        _monkey.after_patching(lambda: ran.append("instrumented"))
+        inner()
+        ran.append("outer")
+
+    patcher("eventlet", "monkey_patch", outer)()
+    assert ran == ["inner", "outer", "instrumented"]
+
+
+def test_a_failing_patcher_still_releases_and_raises() -> None:
+    ran: list[str] = []
+
+    def patch() -> None:
+        _monkey.after_patching(lambda: ran.append("instrumented"))
+        raise RuntimeError("patching failed")
+
+    with pytest.raises(RuntimeError, match="patching failed"):
+        patcher("gevent.monkey", "patch_all", patch)()
+    assert ran == ["instrumented"]
+
+
+def test_wrapped_once() -> None:
+    owner = types.ModuleType("gevent.monkey")
+    owner.patch_all = lambda: None  # type: ignore[attr-defined]
+    hook = dict(_monkey.hooks())["gevent.monkey"]
+    hook(owner)
+    first = owner.patch_all  # type: ignore[attr-defined]
+    hook(owner)
+    assert owner.patch_all is first  # type: ignore[attr-defined]
