@@ -1,15 +1,18 @@
-"""Instrumentors wait while gevent or eventlet monkey-patches the standard library.
+"""Instrumentors wait while gevent monkey-patches the standard library.
 
-gevent's ``patch_all`` (patching ``threading``) and eventlet's ``monkey_patch`` look at
-every object in memory to fix up the locks taken before them, with ``isinstance``. A lazy
-proxy among those objects evaluates then: Celery's (``celery.local.Proxy``) imports
-``celery.app`` half-way through the patching, after ``threading``, before ``select`` and
-``socket``. An instrumentor applied at that import imports what it needs with the modules
-not yet patched: Celery's imports its worker and kombu, whose poller keeps the real
-``select.select``. Measured with ``celery worker --pool gevent``: the worker's own
-greenlets then block the whole process in that ``select``, and tasks took 60 to 300 s.
-So an instrumentor whose library is imported while the patching runs is applied right
-after it returns.
+gevent's ``patch_all``, as it patches ``threading``, looks at every object in memory to fix
+up the locks taken before it, with ``isinstance``. A lazy proxy among those objects
+evaluates then: Celery's (``celery.local.Proxy``) imports ``celery.app`` half-way through
+the patching, after ``threading``, before ``select`` and ``socket``. An instrumentor applied
+at that import imports what it needs with the modules not yet patched: Celery's imports its
+worker and kombu, whose poller keeps the real ``select.select``. Measured with ``celery
+worker --pool gevent``: the worker's own greenlets then blocked the whole process in that
+``select``, and tasks took 60 to 300 s. So an instrumentor whose library is imported while
+``patch_all`` runs is applied right after it returns.
+
+eventlet's ``monkey_patch`` fixes up existing locks only after it has patched every module:
+an import from there already sees them patched, so it is not wrapped (a watched ``eventlet``
+import would also have its deprecation warning name this package's import hook).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Any, Callable
 
 from ._patching import is_patched, replace
 
-_PATCHERS = (("gevent.monkey", "patch_all"), ("eventlet", "monkey_patch"))
+_PATCHERS = (("gevent.monkey", "patch_all"),)
 
 _depth = 0
-"""Patching calls under way (one may call another: eventlet's calls its own parts)."""
+"""``patch_all`` calls under way: one reached again from inside another releases nothing;
+the outermost's end does."""
 _held: list[Callable[[], None]] = []
 
 
