@@ -48,17 +48,35 @@ def _wrap(module: ModuleType, name: str) -> None:
     original = getattr(module, name, None)
     if original is None or is_patched(original):
         return
+    replace(module, name, _Patching(original))
 
-    @functools.wraps(original)
-    def patching(*args: Any, **kwargs: Any) -> Any:
+
+class _Patching:
+    """The patcher, holding instrumentors while it runs.
+
+    Introspected as the original: ``python -m gevent.monkey --no-socket`` reads the names
+    of ``patch_all``'s parameters with ``inspect.getfullargspec``, which reads
+    ``__signature__`` but does not follow ``__wrapped__``. A property, so that ``inspect``
+    is imported only by whoever asks.
+    """
+
+    def __init__(self, original: Callable[..., Any]) -> None:
+        functools.update_wrapper(self, original)
+        self._original = original
+
+    @property
+    def __signature__(self) -> Any:
+        import inspect
+
+        return inspect.signature(self._original)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         global _depth
         _depth += 1
         try:
-            return original(*args, **kwargs)
+            return self._original(*args, **kwargs)
         finally:
             _depth -= 1
             if not _depth:
                 while _held:  # each reports its own failure (``_otel._apply``)
                     _held.pop(0)()
-
-    replace(module, name, patching)

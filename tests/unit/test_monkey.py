@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import types
 from typing import Callable
 
@@ -69,3 +70,13 @@ def test_wrapped_once() -> None:
     first = owner.patch_all  # type: ignore[attr-defined]
     hook(owner)
     assert owner.patch_all is first  # type: ignore[attr-defined]
+
+
+def test_introspected_as_the_original() -> None:
+    # python -m gevent.monkey --no-socket: the option names are patch_all's parameters.
+    def original(socket: bool = True, thread: bool = True, **kwargs: object) -> None:
+        """gevent's."""
+
+    wrapped = patch_all(original)  # type: ignore[arg-type]
+    assert inspect.getfullargspec(wrapped).args == ["socket", "thread"]
+    assert wrapped.__doc__ == "gevent's."
