@@ -28,6 +28,12 @@ _MODULES = {
     "aiohttp-client": "aiohttp",
     "aiohttp-server": "aiohttp",
     "boto3": "boto3",
+    # Not `celery`: the `celery` command imports it before its gevent or eventlet
+    # monkey-patching (`celery.__main__.main`), and the instrumentor imports Celery's
+    # worker, kombu and threading; kombu then polls with the unpatched select.poll and
+    # blocks the whole worker (measured: 60-300 s per task with `--pool gevent`). A
+    # program that sends or runs tasks imports `celery.app` (Celery, shared_task, Task).
+    "celery": "celery.app",
     "google-genai": "google.genai",
     "grpc_client": "grpc",
     "grpc_server": "grpc",

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from . import _boundary, _flask_pending, _instrumentors
+from . import _boundary, _flask_pending, _instrumentors, _monkey
 from ._boundary import guard
 from ._imports import patch_on_import
 from ._instrumentors import Found
@@ -96,6 +96,7 @@ def instrument(settings: Settings, *, serving: bool) -> None:
     disabled = settings.disabled_instrumentations
     if "*" in disabled:
         return
+    patch_on_import(settings, _monkey.hooks())
     found = _installed()
     for entry in found.instrumentors:
         if entry.name in disabled or entry.name in LATE:
@@ -120,7 +121,8 @@ def instrument_serving(settings: Settings) -> None:
 
 
 def _on_import(settings: Settings, entry: Found, _module: object) -> None:
-    _apply(settings, entry)
+    if not _monkey.after_patching(functools.partial(_apply, settings, entry)):
+        _apply(settings, entry)
 
 
 def _installed() -> _instrumentors.Installed:

@@ -6,9 +6,11 @@ Everything goes through Celery's signals (public API), connected once
 - ``worker_init`` (the main process, before the pool starts): with the prefork
   pool the main process only receives messages and hands them to its pool
   processes: a supervisor (no SDK; its forks start as ``defer``). With ``solo``,
-  ``threads`` or any other pool that runs tasks in this process, it is configured
-  here, before the first message is consumed. ``gevent`` and ``eventlet`` are not
-  covered yet: said in one line, nothing is configured.
+  ``threads``, ``gevent``, ``eventlet`` or any other pool that runs tasks in this
+  process, it is configured here, before the first message is consumed. The ``celery``
+  command monkey-patches for ``gevent`` and ``eventlet`` before it loads the app, so by
+  now the SDK's threads and locks are green; Celery's instrumentor waits for that
+  patching too (``_monkey``, ``_instrumentors``).
 - ``worker_process_init`` (each pool process, after the fork and Celery's own
   set-up, before its first task): configured, with its own identity.
 - ``worker_process_shutdown`` (each pool process, right before billiard ends it
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .._boundary import emit, guard
+from .._boundary import guard
 from .._events import Context
 from .._imports import patch_on_import
 from .._providers import SIGNALS
@@ -66,8 +68,9 @@ def _connect(ctx: Context, signals: Any) -> None:
 
 
 def pool_kind(pool_cls: Any) -> tuple[str, str]:
-    """(kind, name) of a worker's pool: kind ``prefork``, ``green`` (gevent, eventlet) or
-    ``in-process`` (solo, threads, others); name as given to ``--pool`` where known."""
+    """(kind, name) of a worker's pool: kind ``prefork``, or ``in-process`` (solo, threads,
+    gevent, eventlet, others: the tasks run in the worker's own process); name as given to
+    ``--pool`` where known."""
     from celery.concurrency import ALIASES, get_implementation
     from celery.concurrency.prefork import TaskPool as Prefork
 
@@ -76,8 +79,6 @@ def pool_kind(pool_cls: Any) -> tuple[str, str]:
     name = next((alias for alias, target in ALIASES.items() if target == path), path)
     if isinstance(cls, type) and issubclass(cls, Prefork):
         return "prefork", name
-    if getattr(cls, "is_green", False):
-        return "green", name
     return "in-process", name
 
 
@@ -88,12 +89,5 @@ def _worker_init(ctx: Context, worker: Any) -> None:
         events.supervising(
             "Celery worker main process (prefork pool): forks the pool processes, runs no task"
         )
-    elif kind == "green":
-        emit(
-            ctx.settings,
-            f"Celery's {name} pool is not covered yet: OpenTelemetry is not set up in this "
-            "worker (use the prefork, solo or threads pool)",
-        )
-        events.never_serve(f"Celery worker with the {name} pool: not covered yet")
     else:
         events.serving(f"Celery worker ({name} pool): runs the tasks in this process")

@@ -190,7 +190,9 @@ def procs(tmp_path: Path) -> Iterator[list[Proc]]:
 # cannot instrument RQ 3.0 (otel-autoguard then says so and applies none of it).
 # redis-py 8 (8.2 seen) with RQ 2.12: a worker's teardown often waits 60 s, joining a
 # pub/sub thread that waits for a subscription confirmation only it would read.
-TASK_PACKAGES = ("celery", "redis>=6.4,<8", "rq>=2,<3", "django")
+# gevent and eventlet: Celery's green pools (`--pool gevent` / `eventlet`), run in this venv
+# rather than green_venv, which has no Celery.
+TASK_PACKAGES = ("celery", "redis>=6.4,<8", "rq>=2,<3", "django", "gevent", "eventlet")
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_settings", "_settings._doctor", "_settings._collectors", "_task_cli"),
     ("_roles", "_boundary", "_collector", "_spool"),
     ("_forks", "_patching", "_decisions", "_otel_log", "_instrument_cli", "_resend", "_graceful"),
-    ("_imports", "_exit", "_events", "_handover", "_exporters"),
+    ("_imports", "_exit", "_events", "_handover", "_exporters", "_monkey"),
     ("_flask_pending",),
     ("_manual", "_reloader", "_otel"),
     ("_manual_patches", "_servers"),

@@ -28,6 +28,8 @@ def dist(folder: Path, name: str, entry_points: str | None) -> Path:
         ("aiohttp-client", set(), "aiohttp"),
         ("grpc_aio_server", set(), "grpc"),
         ("tortoiseorm", set(), "tortoise"),
+        # After the celery command's gevent/eventlet monkey-patching (see _MODULES).
+        ("celery", {"celery"}, "celery.app"),
         # The standard library is imported long before the application: at serving.
         ("logging", {"logging"}, None),
         ("threading", {"threading"}, None),
