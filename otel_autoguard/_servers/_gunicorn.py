@@ -9,6 +9,11 @@ set up is held back until it is, then handled by the worker's own handler: set
 up earlier, it would reach the master's inherited handler and be lost. A worker
 leaves through ``sys.exit`` (stop, HUP, ``--max-requests``, ``--reload``), so the
 SDK's exit handlers flush what it holds.
+
+A worker's quit handler runs once: Ctrl-C reaches the worker (SIGINT) and then the
+arbiter's SIGQUIT does; each would end in ``sys.exit``. gevent's worker runs the
+handler in a greenlet that sleeps 0.1 s first, so the second ``SystemExit`` was
+thrown into the main greenlet while the exit flush waited on the collector, and cut it.
 """
 
 from __future__ import annotations
@@ -54,7 +59,23 @@ def install(ctx: Context) -> None:
             return init_process(self, *args, **kwargs)
 
         replace(module.Worker, "init_process", configure_after_signals)
+        _quit_once(module.Worker)
 
     patch_on_import(
         ctx.settings, [("gunicorn.arbiter", arbiter), ("gunicorn.workers.base", worker)]
     )
+
+
+def _quit_once(worker: Any) -> None:
+    handle_quit = worker.handle_quit
+    if is_patched(handle_quit):
+        return
+
+    @functools.wraps(handle_quit)
+    def quit_once(self: Any, sig: Any, frame: Any) -> Any:
+        if self.__dict__.get("_otel_autoguard_quitting"):
+            return None  # already leaving: a repeat would only cut the exit flush
+        self._otel_autoguard_quitting = True
+        return handle_quit(self, sig, frame)
+
+    replace(worker, "handle_quit", quit_once)

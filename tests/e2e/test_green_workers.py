@@ -49,6 +49,28 @@ def test_green_workers_flush_at_stop_and_the_arbiter_stays_idle(
     assert "Exception ignored" not in proc.output()
 
 
+@pytest.mark.parametrize("worker", ["gevent", "sync"])
+def test_ctrl_c_with_a_slow_collector_keeps_the_exit_flush_whole(
+    procs: list[Proc], green_venv: Venv, app_dir: Path, worker: str
+) -> None:
+    # Ctrl-C: the worker's SIGINT, then the arbiter's SIGQUIT; each runs gunicorn's
+    # handle_quit, which ends in sys.exit (gevent's, in a greenlet, 0.1 s later). The
+    # second one used to land while the exit flush waited on this collector, and cut it.
+    slow = Receiver(delay=0.5).start()
+    try:
+        proc, port = start(procs, green_venv, app_dir, slow, "-w", "2", "-k", worker, **HOLD)
+        proc.wait_configured(2)
+        answered = traffic(port)
+        proc.signal(signal.SIGINT, group=True)
+        assert proc.wait() == 0
+        assert_exact(proc, slow, answered)
+        assert "Exception ignored" not in proc.output()
+        # gevent's report of the second quit's SystemExit (thrown into the main greenlet).
+        assert "failed with SystemExit" not in proc.output()
+    finally:
+        slow.stop()
+
+
 @pytest.mark.parametrize("worker", GREEN)
 def test_green_workers_export_while_serving_from_green_threads(
     procs: list[Proc], green_venv: Venv, app_dir: Path, receiver: Receiver, worker: str
