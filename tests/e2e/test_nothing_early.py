@@ -39,17 +39,11 @@ INSTRUMENTATIONS = ("requests", "logging", "threading")
 def green_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
     """The wheel, gunicorn and gevent, and instrumentors for a library the apps below do
     not import at start (requests) and for two standard-library modules."""
-    venv = make_venv(tmp_path_factory.mktemp("venv-early"), default_python(), wheel, *APP_EXTRAS)
-    version = run(
-        [
-            venv.python,
-            "-c",
-            "import importlib.metadata as m; print(m.version('opentelemetry-instrumentation'))",
-        ]
-    ).stdout.strip()
-    pins = [f"opentelemetry-instrumentation-{name}=={version}" for name in INSTRUMENTATIONS]
-    run([venv.python, "-m", "pip", "install", "-q", "gunicorn", "gevent", "requests", *pins])
-    return venv
+    # One resolution: an instrumentation release can reach the index before all of its
+    # packages (0.66b2 came without -threading), and pip then picks the release they share.
+    instrumentations = [f"opentelemetry-instrumentation-{name}" for name in INSTRUMENTATIONS]
+    extra = (*APP_EXTRAS, "gunicorn", "gevent", "requests", *instrumentations)
+    return make_venv(tmp_path_factory.mktemp("venv-early"), default_python(), wheel, *extra)
 
 
 def imported_at_start(venv: Venv, env: dict[str, str], tmp_path: Path) -> set[str]:
