@@ -705,7 +705,7 @@ class ThroughputResult:
 
 
 def measure_throughput(
-    setup: Setup, apps: Sequence[Launcher], runs: int, seconds: int, warmup: int = 0
+    setup: Setup, apps: Sequence[Launcher], runs: int, seconds: int, warmup: int
 ) -> list[ThroughputResult] | None:
     """Requests per second with wrk against the app without reloader (Werkzeug's threaded
     server), every config interleaved; None when wrk is not installed.
